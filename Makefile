@@ -1,0 +1,40 @@
+# Mailshift: the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := dovecot-imapd
+
+.PHONY: run test unit integration bench typecheck system-deps venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Dovecot for the real-server tests and the benchmark; installed only when missing.
+system-deps:
+	@if [ -x /usr/sbin/dovecot ]; then :; else \
+	  echo "installing $(APT_PACKAGES) with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+run: venv system-deps
+	$(PY) -m engine.demo
+
+test: venv system-deps
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+bench: venv system-deps
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

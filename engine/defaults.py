@@ -1,0 +1,71 @@
+"""Every tunable of the engine, as a named constant with its unit.
+
+Configuration may override these names and nothing else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APPEND_CHUNK_BYTES",
+    "APPEND_CHUNK_MESSAGES",
+    "BAD_ITEM_LIMIT",
+    "CONNECT_TIMEOUT_SECONDS",
+    "IN_FLIGHT_BYTES",
+    "LARGE_ITEM_LIMIT",
+    "MAX_ITEM_BYTES",
+    "METADATA_BATCH_MESSAGES",
+    "RECONNECT_ATTEMPTS",
+    "RECONNECT_BACKOFF_MAX_SECONDS",
+    "RECONNECT_BACKOFF_START_SECONDS",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
+    "THROTTLE_DEFAULT_PAUSE_SECONDS",
+    "THROTTLE_MAX_PAUSE_SECONDS",
+    "UNLIMITED",
+]
+
+#: Items larger than this are skipped and counted as large items (Exchange Online's 35 MB).
+MAX_ITEM_BYTES = 35 * 1024 * 1024
+
+#: Skipped bad items allowed before a mailbox fails; Exchange's default is 0.
+BAD_ITEM_LIMIT = 0
+
+#: Skipped large items allowed before a mailbox fails; Exchange's default is 0.
+LARGE_ITEM_LIMIT = 0
+
+#: Value of an item limit that means "no limit" (Exchange's ``Unlimited``).
+UNLIMITED = -1
+
+#: Bytes of message bodies fetched and appended as one chunk (one MULTIAPPEND, one commit).
+APPEND_CHUNK_BYTES = 4 * 1024 * 1024
+
+#: Messages at most in one chunk, however small they are.
+APPEND_CHUNK_MESSAGES = 200
+
+#: Message bodies held in memory at once between the fetching and the appending thread, in
+#: bytes; a single larger message is still let through alone, so memory stays bounded by
+#: ``max(IN_FLIGHT_BYTES, largest message)``.
+IN_FLIGHT_BYTES = 12 * 1024 * 1024
+
+#: Messages whose metadata (size, date, flags, identifying headers) is fetched per command.
+METADATA_BATCH_MESSAGES = 1000
+
+#: Seconds to wait for a TCP connection and each server answer.
+CONNECT_TIMEOUT_SECONDS = 60.0
+
+#: Reconnections tried for one folder before the mailbox fails.
+RECONNECT_ATTEMPTS = 6
+
+#: First pause before reconnecting, in seconds; doubled at each failed attempt.
+RECONNECT_BACKOFF_START_SECONDS = 0.5
+
+#: Longest pause between two reconnection attempts, in seconds.
+RECONNECT_BACKOFF_MAX_SECONDS = 30.0
+
+#: Pause when a server throttles without saying for how long, in seconds.
+THROTTLE_DEFAULT_PAUSE_SECONDS = 30.0
+
+#: Longest pause honoured when a server suggests one, in seconds.
+THROTTLE_MAX_PAUSE_SECONDS = 600.0
+
+#: How long a SQLite connection waits for a lock before failing, in seconds.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0

@@ -1,0 +1,99 @@
+"""The engine's exceptions: one root, small subclasses, each knowing its blast radius.
+
+The scope of an error decides what it costs: an ``ITEM`` error skips one message, a ``FOLDER``
+error skips one folder and lets the mailbox finish with errors, a ``MAILBOX`` error fails the
+mailbox, and a ``SERVICE`` error stops the engine (an unreadable state database, say).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "AuthenticationFailed",
+    "CertificateRejected",
+    "ConfigurationError",
+    "ConnectionLost",
+    "FolderError",
+    "ItemRejected",
+    "LimitExceeded",
+    "MigrationError",
+    "Scope",
+    "StateError",
+    "Throttled",
+]
+
+
+class Scope(StrEnum):
+    """How much of the work an error spoils."""
+
+    ITEM = "Item"
+    FOLDER = "Folder"
+    MAILBOX = "Mailbox"
+    SERVICE = "Service"
+
+
+class MigrationError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    scope: Scope = Scope.MAILBOX
+    #: True when the same step may succeed if tried again later (network, throttling).
+    transient: bool = False
+
+
+class ConfigurationError(MigrationError):
+    """Raised when settings given to the engine are invalid (bad port, unknown security...)."""
+
+
+class ConnectionLost(MigrationError):
+    """Raised when a server cannot be reached or drops the connection mid-command."""
+
+    transient = True
+
+
+class Throttled(MigrationError):
+    """Raised when a server asks the client to slow down; carries the pause it suggested."""
+
+    transient = True
+
+    def __init__(self, message: str, pause_seconds: float) -> None:
+        super().__init__(message)
+        self.pause_seconds = pause_seconds
+
+
+class AuthenticationFailed(MigrationError):
+    """Raised when a server refuses the credentials (never includes the password)."""
+
+
+class CertificateRejected(MigrationError):
+    """Raised when a server's TLS certificate fails verification and untrusted ones are not accepted."""
+
+
+class FolderError(MigrationError):
+    """Raised when one folder cannot be read or created; the rest of the mailbox goes on."""
+
+    scope = Scope.FOLDER
+
+    def __init__(self, folder: str, message: str) -> None:
+        super().__init__(f"folder {folder!r}: {message}")
+        self.folder = folder
+
+
+class ItemRejected(MigrationError):
+    """Raised when the target refuses one message or the source cannot deliver it."""
+
+    scope = Scope.ITEM
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+class LimitExceeded(MigrationError):
+    """Raised when skipped items pass the mailbox's BadItemLimit or LargeItemLimit."""
+
+
+class StateError(MigrationError):
+    """Raised when the state database is unreadable, corrupt or written by a newer version."""
+
+    scope = Scope.SERVICE
