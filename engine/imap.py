@@ -1,0 +1,492 @@
+"""The IMAP side: connecting, logging in, and the few commands the sync needs.
+
+Parsing and IO stay with imapclient; this module adds the migration's needs on top: the
+login styles of super-user accounts, certificate policy, throttling and connection-loss
+detection translated into :mod:`engine.errors`, and typed results. ``ImapSession.factory`` is
+the one place a connection is created, which is the seam tests can replace.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from engine import defaults
+from engine.errors import (
+    AuthenticationFailed,
+    CertificateRejected,
+    ConfigurationError,
+    ConnectionLost,
+    ItemRejected,
+    MigrationError,
+    Throttled,
+)
+from engine.folders import Namespace, RemoteFolder
+from engine.messages import IDENTITY_HEADERS, MessageMeta, meta_from_fetch
+
+__all__ = [
+    "FolderStatus",
+    "ImapEndpoint",
+    "ImapSession",
+    "OutgoingMessage",
+    "Security",
+    "throttle_pause",
+]
+
+
+class Security(StrEnum):
+    """Transport security, named as Exchange's ``IMAPSecurityMechanism``."""
+
+    NONE = "None"
+    SSL = "Ssl"
+    TLS = "Tls"
+
+    @classmethod
+    def parse(cls, text: str) -> Security:
+        """Parse a security name case-insensitively (``none``, ``SSL``, ``tls``)."""
+        for member in cls:
+            if member.value.lower() == text.strip().lower():
+                return member
+        raise ConfigurationError(
+            f"unknown security {text!r}: use one of {', '.join(m.value for m in cls)}"
+        )
+
+
+@dataclass(frozen=True)
+class ImapEndpoint:
+    """Where and how to log in to one IMAP account.
+
+    ``user`` is sent as written (``Domain/Admin/User`` and ``user*master`` forms included).
+    With ``authzid`` set, the login is SASL PLAIN where ``user`` authenticates and acts as
+    ``authzid`` (an administrator opening a user's mailbox).
+    """
+
+    host: str
+    user: str
+    password: str = field(repr=False)
+    port: int | None = None
+    security: Security = Security.SSL
+    authzid: str | None = None
+    accept_untrusted_certificates: bool = False
+    timeout: float = defaults.CONNECT_TIMEOUT_SECONDS
+
+    @property
+    def effective_port(self) -> int:
+        """The port, defaulting to 993 for implicit TLS and 143 otherwise."""
+        if self.port is not None:
+            return self.port
+        return 993 if self.security is Security.SSL else 143
+
+    @property
+    def display(self) -> str:
+        """A description safe for logs and reports (never the password)."""
+        who = f"{self.user} as {self.authzid}" if self.authzid else self.user
+        return f"{who}@{self.host}:{self.effective_port} ({self.security.value})"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A context that verifies certificates unless the admin accepted untrusted ones."""
+        context = ssl.create_default_context()
+        if self.accept_untrusted_certificates:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """What SELECT reported about a folder."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    highestmodseq: int | None
+    #: Keywords the folder stores, or None when it accepts any new keyword (``\\*``).
+    keywords_allowed: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to append, with the key that names it in the uncertain window."""
+
+    key: str
+    body: bytes
+    flags: frozenset[str]
+    internaldate: datetime
+    fingerprint: str
+
+
+_BACKOFF_MS = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.IGNORECASE)
+_THROTTLE_TEXTS = (
+    "[THROTTLED]",
+    "too many simultaneous connections",
+    "too many connections",
+    "bandwidth limits",
+    "request is throttled",
+    "[UNAVAILABLE] temporarily",
+)
+_TOO_LARGE_TEXTS = (
+    "[LIMIT]",
+    "too large",
+    "too big",
+    "maximum size",
+    "message size",
+    "size exceeded",
+    "exceeds",
+)
+
+
+def throttle_pause(text: str) -> float | None:
+    """The pause a server asks for, or None when ``text`` is not a throttling answer.
+
+    Args:
+        text: A server response or error text.
+
+    Returns:
+        Seconds to wait: the server's suggestion capped at
+        :data:`engine.defaults.THROTTLE_MAX_PAUSE_SECONDS`, or the default pause.
+    """
+    match = _BACKOFF_MS.search(text)
+    if match:
+        return min(int(match.group(1)) / 1000.0, defaults.THROTTLE_MAX_PAUSE_SECONDS)
+    lowered = text.lower()
+    if any(t.lower() in lowered for t in _THROTTLE_TEXTS):
+        return defaults.THROTTLE_DEFAULT_PAUSE_SECONDS
+    return None
+
+
+def _is_too_large(text: str) -> bool:
+    lowered = text.lower()
+    return any(t.lower() in lowered for t in _TOO_LARGE_TEXTS)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return " ".join(_text(v) for v in value)
+    return str(value)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn transport and server failures into engine errors."""
+    try:
+        yield
+    except MigrationError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        raise CertificateRejected(
+            f"{what}: the server's certificate is not trusted ({exc.verify_message}); "
+            "install a trusted certificate or accept untrusted certificates explicitly"
+        ) from exc
+    except LoginError as exc:
+        pause = throttle_pause(_text(exc.args))
+        if pause is not None:
+            raise Throttled(f"{what}: {_text(exc.args)}", pause) from exc
+        raise AuthenticationFailed(f"{what}: the server refused the credentials") from exc
+    except (IMAPClientAbortError, imaplib.IMAP4.abort, OSError, EOFError) as exc:
+        message = _text(exc.args) or type(exc).__name__
+        pause = throttle_pause(message)
+        if pause is not None:
+            raise Throttled(f"{what}: {message}", pause) from exc
+        raise ConnectionLost(f"{what}: {message}") from exc
+    except (IMAPClientError, imaplib.IMAP4.error) as exc:
+        message = _text(exc.args)
+        pause = throttle_pause(message)
+        if pause is not None:
+            raise Throttled(f"{what}: {message}", pause) from exc
+        raise
+
+
+class ImapSession:
+    """One logged-in IMAP connection with the operations the sync uses."""
+
+    #: Creates the underlying client; replace in tests to inject a fake transport.
+    factory: Callable[..., IMAPClient] = IMAPClient
+
+    def __init__(self, endpoint: ImapEndpoint) -> None:
+        """Connect, secure and log in.
+
+        Raises:
+            ConnectionLost, CertificateRejected, AuthenticationFailed, Throttled.
+        """
+        self.endpoint = endpoint
+        self._selected: str | None = None
+        where = f"connecting to {endpoint.display}"
+        with _translated(where):
+            use_ssl = endpoint.security is Security.SSL
+            self.client = self.factory(
+                endpoint.host,
+                port=endpoint.effective_port,
+                ssl=use_ssl,
+                ssl_context=endpoint.ssl_context() if use_ssl else None,
+                timeout=endpoint.timeout,
+            )
+        try:
+            with _translated(where):
+                self.client.normalise_times = False
+                if endpoint.security is Security.TLS:
+                    self.client.starttls(endpoint.ssl_context())
+                self._login()
+                self.capabilities = frozenset(
+                    _text(c).upper() for c in self.client.capabilities()
+                )
+                if "CONDSTORE" in self.capabilities:
+                    self.client.enable("CONDSTORE")
+        except BaseException:
+            self._drop()
+            raise
+
+    def _login(self) -> None:
+        endpoint = self.endpoint
+        caps = {_text(c).upper() for c in self.client.capabilities()}
+        if endpoint.authzid or "LOGINDISABLED" in caps:
+            self.client.plain_login(endpoint.user, endpoint.password, endpoint.authzid)
+        else:
+            self.client.login(endpoint.user, endpoint.password)
+
+    def _drop(self) -> None:
+        try:
+            self.client.shutdown()
+        except (OSError, IMAPClientError, imaplib.IMAP4.error, AttributeError):
+            pass
+
+    def close(self) -> None:
+        """Log out, ignoring a connection that is already gone."""
+        try:
+            self.client.logout()
+        except (OSError, IMAPClientError, imaplib.IMAP4.error, imaplib.IMAP4.abort):
+            self._drop()
+
+    def __enter__(self) -> ImapSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- folders -------------------------------------------------------------------------
+
+    def namespace(self) -> Namespace:
+        """The personal namespace (prefix and delimiter); the LIST delimiter if no NAMESPACE."""
+        with _translated("NAMESPACE"):
+            if "NAMESPACE" in self.capabilities:
+                personal = self.client.namespace().personal
+                if personal:
+                    prefix, delimiter = personal[0]
+                    return Namespace(prefix=_text(prefix), delimiter=_text(delimiter) if delimiter else None)
+            listed = self.client.list_folders("", "")
+        delimiter = _text(listed[0][1]) if listed and listed[0][1] else None
+        return Namespace(prefix="", delimiter=delimiter)
+
+    def list_folders(self) -> list[RemoteFolder]:
+        """Every folder with its delimiter and attributes (names decoded to Unicode)."""
+        with _translated("LIST"):
+            listed = self.client.list_folders()
+        return [
+            RemoteFolder(
+                name=_text(name),
+                delimiter=_text(delim) if delim else None,
+                flags=frozenset(_text(f) for f in flags),
+            )
+            for flags, delim, name in listed
+        ]
+
+    def create_folder(self, name: str) -> None:
+        """CREATE and SUBSCRIBE a folder; an 'already exists' answer is not an error."""
+        with _translated(f"CREATE {name!r}"):
+            try:
+                self.client.create_folder(name)
+            except IMAPClientError as exc:
+                if "ALREADYEXISTS" not in _text(exc.args).upper().replace(" ", "") and not self.client.folder_exists(name):
+                    raise
+            self.client.subscribe_folder(name)
+
+    def select(self, name: str, *, readonly: bool) -> FolderStatus:
+        """SELECT (or EXAMINE) a folder and report its status."""
+        with _translated(f"SELECT {name!r}"):
+            info = self.client.select_folder(name, readonly=readonly)
+        self._selected = name
+        perm = info.get(b"PERMANENTFLAGS")
+        keywords: frozenset[str] | None
+        if perm is None or b"\\*" in perm:
+            keywords = None
+        else:
+            keywords = frozenset(_text(f) for f in perm if not _text(f).startswith("\\"))
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return FolderStatus(
+            name=name,
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+            highestmodseq=int(modseq) if modseq is not None else None,
+            keywords_allowed=keywords,
+        )
+
+    # -- messages ------------------------------------------------------------------------
+
+    def uids_above(self, uid: int) -> list[int]:
+        """UIDs greater than ``uid`` in the selected folder, ascending."""
+        with _translated("UID SEARCH"):
+            found = self.client.search(["UID", f"{uid + 1}:*"]) if uid else self.client.search("ALL")
+        return sorted(u for u in found if u > uid)
+
+    def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
+        """Size, date, flags and identifying headers of ``uids`` (missing ones are omitted)."""
+        if not uids:
+            return []
+        section = f"BODY.PEEK[HEADER.FIELDS ({' '.join(IDENTITY_HEADERS)})]"
+        items = ["RFC822.SIZE", "INTERNALDATE", "FLAGS", section]
+        if "CONDSTORE" in self.capabilities:
+            items.append("MODSEQ")
+        with _translated("FETCH metadata"):
+            data = self.client.fetch(list(uids), items)
+        out = []
+        for uid in sorted(data):
+            row = data[uid]
+            headers = next((v for k, v in row.items() if k.startswith(b"BODY[HEADER")), b"")
+            if b"RFC822.SIZE" not in row or b"INTERNALDATE" not in row:
+                continue
+            modseq = row.get(b"MODSEQ")
+            out.append(
+                meta_from_fetch(
+                    uid,
+                    int(row[b"RFC822.SIZE"]),
+                    row[b"INTERNALDATE"],
+                    row.get(b"FLAGS", ()),
+                    headers or b"",
+                    int(modseq[0]) if modseq else None,
+                )
+            )
+        return out
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """Full bodies of ``uids``; a UID the server does not deliver is absent from the result."""
+        if not uids:
+            return {}
+        with _translated("FETCH bodies"):
+            try:
+                data = self.client.fetch(list(uids), ["BODY.PEEK[]"])
+            except IMAPClientError:
+                if len(uids) == 1:
+                    return {}
+                out: dict[int, bytes] = {}
+                for uid in uids:
+                    out.update(self.fetch_bodies([uid]))
+                return out
+        return {uid: row[b"BODY[]"] for uid, row in data.items() if isinstance(row.get(b"BODY[]"), bytes)}
+
+    def fetch_flags(self, uids: Sequence[int] | None, changed_since: int | None) -> dict[int, Any]:
+        """FLAGS of messages (all when ``uids`` is None), only those changed since a MODSEQ if given."""
+        with _translated("FETCH flags"):
+            if uids is not None and not uids:
+                return {}
+            modifiers = [f"CHANGEDSINCE {changed_since}"] if changed_since is not None else None
+            data = self.client.fetch(uids if uids is not None else "1:*", ["FLAGS"], modifiers)
+        return {uid: row.get(b"FLAGS", ()) for uid, row in data.items()}
+
+    def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[int | None]:
+        """Append messages in one transaction (MULTIAPPEND when offered, else one by one).
+
+        Returns:
+            The target UIDs in order (from APPENDUID), or None entries when the server has no
+            UIDPLUS.
+
+        Raises:
+            ItemRejected: The server refused the messages (the whole transaction when several).
+        """
+        if len(messages) > 1 and "MULTIAPPEND" not in self.capabilities:
+            out: list[int | None] = []
+            for message in messages:
+                out.extend(self.append(folder, [message]))
+            return out
+        payload = [
+            {"msg": m.body, "flags": sorted(m.flags), "date": m.internaldate} for m in messages
+        ]
+        with _translated(f"APPEND to {folder!r}"):
+            try:
+                response = self.client.multiappend(folder, payload)
+            except IMAPClientError as exc:
+                text = _text(exc.args)
+                raise ItemRejected(text, too_large=_is_too_large(text)) from exc
+        if isinstance(response, tuple):
+            typ, data = response
+            text = _text(data)
+            if _text(typ).upper() != "OK":
+                pause = throttle_pause(text)
+                if pause is not None:
+                    raise Throttled(f"APPEND to {folder!r}: {text}", pause)
+                raise ItemRejected(text, too_large=_is_too_large(text))
+        else:
+            text = _text(response)
+        return _appenduids(text, len(messages))
+
+    def store_flags(self, uid: int, flags: Iterable[str]) -> None:
+        """Replace the flags of one message in the selected folder."""
+        with _translated("STORE FLAGS"):
+            self.client.set_flags([uid], sorted(flags), silent=True)
+
+    def delete(self, uids: Sequence[int]) -> None:
+        """Mark messages deleted and expunge them (UID EXPUNGE when UIDPLUS is offered)."""
+        if not uids:
+            return
+        with _translated("delete"):
+            self.client.add_flags(list(uids), ["\\Deleted"], silent=True)
+            if "UIDPLUS" in self.capabilities:
+                self.client.uid_expunge(list(uids))
+            else:
+                self.client.expunge()
+
+    def appendlimit(self) -> int | None:
+        """The server-wide APPENDLIMIT in bytes, if the server announces one."""
+        for cap in self.capabilities:
+            if cap.startswith("APPENDLIMIT="):
+                try:
+                    return int(cap.split("=", 1)[1])
+                except ValueError:
+                    return None
+        return None
+
+    def keepalive(self) -> None:
+        """NOOP, to keep an idle connection from being dropped."""
+        with _translated("NOOP"):
+            self.client.noop()
+
+
+_APPENDUID = re.compile(r"\[APPENDUID \d+ ([0-9:,]+)\]", re.IGNORECASE)
+
+
+def _appenduids(text: str, count: int) -> list[int | None]:
+    match = _APPENDUID.search(text)
+    if not match:
+        return [None] * count
+    uids: list[int] = []
+    for part in match.group(1).split(","):
+        if ":" in part:
+            lo, hi = (int(x) for x in part.split(":"))
+            uids.extend(range(min(lo, hi), max(lo, hi) + 1))
+        else:
+            uids.append(int(part))
+    if len(uids) != count:
+        return [None] * count
+    return list(uids)
+
+
+def socket_ok(host: str, port: int, timeout: float) -> bool:
+    """True when a TCP connection to ``host:port`` can be opened."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

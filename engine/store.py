@@ -1,0 +1,391 @@
+"""The state database: the record of what was copied, in SQLite.
+
+WAL mode, a busy timeout, short explicit transactions, and a schema version with
+forward-only upgrade steps. A database that cannot be read, or that a newer Mailshift wrote,
+raises :class:`engine.errors.StateError`; it is never recreated silently.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine import defaults
+from engine.errors import StateError
+
+__all__ = ["SCHEMA_VERSION", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
+
+#: The schema this code writes; databases at a lower version are upgraded step by step.
+SCHEMA_VERSION = 1
+
+_UPGRADES: dict[int, str] = {
+    1: """
+    CREATE TABLE mailbox (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE folder_state (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        highest_uid INTEGER NOT NULL,
+        highest_modseq INTEGER,
+        target TEXT NOT NULL,
+        PRIMARY KEY (mailbox_id, source)
+    );
+    CREATE TABLE message_map (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        target_ref TEXT,
+        fingerprint TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        PRIMARY KEY (mailbox_id, source, uidvalidity, uid)
+    );
+    CREATE INDEX message_map_target ON message_map (mailbox_id, target);
+    CREATE TABLE pending (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        target TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        flags TEXT NOT NULL,
+        PRIMARY KEY (mailbox_id, source, uidvalidity, uid)
+    );
+    CREATE TABLE skipped (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        date TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (mailbox_id, source, uidvalidity, uid)
+    );
+    """,
+}
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """Where the copy of one source folder stands."""
+
+    source: str
+    uidvalidity: int
+    highest_uid: int
+    highest_modseq: int | None
+    target: str
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """One copied message: its source UID and where it went."""
+
+    uid: int
+    target: str
+    target_ref: str | None
+    fingerprint: str
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A message about to be appended: the uncertain window a crash may leave behind."""
+
+    uid: int
+    key: str
+    target: str
+    fingerprint: str
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A message left out, for the skipped-item report."""
+
+    folder: str
+    uid: int
+    kind: str
+    subject: str
+    date: str
+    size: int
+    reason: str
+
+
+def _flags(text: str) -> frozenset[str]:
+    return frozenset(text.split()) if text else frozenset()
+
+
+def _flag_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(flags))
+
+
+class Store:
+    """A connection to the state database. Use from one thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (creating when absent) and upgrade the database at ``path``.
+
+        Raises:
+            StateError: The file is not a Mailshift database, is corrupt, or is newer.
+        """
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=defaults.SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._upgrade()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state database {self.path} cannot be read: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state database {self.path} has schema version {version}, newer than this "
+                f"Mailshift understands ({SCHEMA_VERSION}); upgrade Mailshift"
+            )
+        if version == 0 and self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StateError(f"{self.path} is an SQLite database but not a Mailshift state database")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx():
+                for statement in _UPGRADES[step].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={step}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # -- mailboxes and folders ------------------------------------------------------------
+
+    def mailbox(self, key: str) -> int:
+        """The id of the mailbox named ``key``, created on first use."""
+        row = self._db.execute("SELECT id FROM mailbox WHERE key=?", (key,)).fetchone()
+        if row:
+            return int(row[0])
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO mailbox(key) VALUES (?)", (key,))
+            return int(cur.lastrowid or 0)
+
+    def folder_state(self, mailbox: int, source: str) -> FolderState | None:
+        """The stored state of one source folder, or None before its first sync."""
+        row = self._db.execute(
+            "SELECT source, uidvalidity, highest_uid, highest_modseq, target FROM folder_state "
+            "WHERE mailbox_id=? AND source=?",
+            (mailbox, source),
+        ).fetchone()
+        return FolderState(*row) if row else None
+
+    def start_folder(self, mailbox: int, source: str, uidvalidity: int, target: str) -> None:
+        """Begin (or restart after a UIDVALIDITY change) the record of a folder.
+
+        The mapped messages of an older UIDVALIDITY are kept: they are matched by fingerprint.
+        """
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO folder_state(mailbox_id, source, uidvalidity, highest_uid, "
+                "highest_modseq, target) VALUES (?,?,?,0,NULL,?) "
+                "ON CONFLICT(mailbox_id, source) DO UPDATE SET uidvalidity=excluded.uidvalidity, "
+                "highest_uid=0, highest_modseq=NULL, target=excluded.target",
+                (mailbox, source, uidvalidity, target),
+            )
+
+    def set_modseq(self, mailbox: int, source: str, modseq: int | None) -> None:
+        """Record the HIGHESTMODSEQ up to which flag changes have been carried."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE folder_state SET highest_modseq=? WHERE mailbox_id=? AND source=?",
+                (modseq, mailbox, source),
+            )
+
+    # -- the message map ------------------------------------------------------------------
+
+    def mapped(self, mailbox: int, source: str, uidvalidity: int) -> dict[int, Mapped]:
+        """Copied messages of a folder under one UIDVALIDITY, by source UID."""
+        rows = self._db.execute(
+            "SELECT uid, target, target_ref, fingerprint, flags FROM message_map "
+            "WHERE mailbox_id=? AND source=? AND uidvalidity=?",
+            (mailbox, source, uidvalidity),
+        )
+        return {r[0]: Mapped(r[0], r[1], r[2], r[3], _flags(r[4])) for r in rows}
+
+    def stale_mapped(self, mailbox: int, source: str, uidvalidity: int) -> list[Mapped]:
+        """Copied messages recorded under a UIDVALIDITY other than the current one."""
+        rows = self._db.execute(
+            "SELECT uid, target, target_ref, fingerprint, flags FROM message_map "
+            "WHERE mailbox_id=? AND source=? AND uidvalidity<>?",
+            (mailbox, source, uidvalidity),
+        )
+        return [Mapped(r[0], r[1], r[2], r[3], _flags(r[4])) for r in rows]
+
+    def highest_target_ref(self, mailbox: int, target: str) -> int:
+        """The largest numeric target reference recorded for a target folder (0 when none)."""
+        row = self._db.execute(
+            "SELECT max(CAST(target_ref AS INTEGER)) FROM message_map WHERE mailbox_id=? AND target=?",
+            (mailbox, target),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def add_pending(self, mailbox: int, source: str, uidvalidity: int, items: Sequence[Pending]) -> None:
+        """Record messages about to be appended, before the APPEND is sent."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pending(mailbox_id, source, uidvalidity, uid, key, target, "
+                "fingerprint, flags) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (mailbox, source, uidvalidity, p.uid, p.key, p.target, p.fingerprint, _flag_text(p.flags))
+                    for p in items
+                ],
+            )
+
+    def pending(self, mailbox: int, source: str) -> dict[int, list[Pending]]:
+        """Messages left in the uncertain window by an interrupted run, by UIDVALIDITY."""
+        out: dict[int, list[Pending]] = {}
+        rows = self._db.execute(
+            "SELECT uidvalidity, uid, key, target, fingerprint, flags FROM pending "
+            "WHERE mailbox_id=? AND source=? ORDER BY uid",
+            (mailbox, source),
+        )
+        for r in rows:
+            out.setdefault(r[0], []).append(Pending(r[1], r[2], r[3], r[4], _flags(r[5])))
+        return out
+
+    def commit(
+        self,
+        mailbox: int,
+        source: str,
+        uidvalidity: int,
+        *,
+        mapped: Sequence[Mapped] = (),
+        skipped: Sequence[Skipped] = (),
+        resolved_pending: Sequence[int] = (),
+        highest_uid: int | None = None,
+        forget_stale: Sequence[Mapped] = (),
+    ) -> None:
+        """Record the outcome of one chunk in one transaction.
+
+        Args:
+            mailbox: Mailbox id.
+            source: Source folder.
+            uidvalidity: The folder's current UIDVALIDITY.
+            mapped: Messages now known to be on the target.
+            skipped: Messages left out.
+            resolved_pending: UIDs (under ``uidvalidity``) to take out of the uncertain window.
+            highest_uid: New high-water mark of handled UIDs, if it moves.
+            forget_stale: Rows of an older UIDVALIDITY now re-matched and replaced.
+        """
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO message_map(mailbox_id, source, uidvalidity, uid, target, "
+                "target_ref, fingerprint, flags) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (mailbox, source, uidvalidity, m.uid, m.target, m.target_ref, m.fingerprint, _flag_text(m.flags))
+                    for m in mapped
+                ],
+            )
+            now = time.time()
+            db.executemany(
+                "INSERT OR REPLACE INTO skipped(mailbox_id, source, uidvalidity, uid, kind, subject, "
+                "date, size, reason, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(mailbox, source, uidvalidity, s.uid, s.kind, s.subject, s.date, s.size, s.reason, now) for s in skipped],
+            )
+            db.executemany(
+                "DELETE FROM pending WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+                [(mailbox, source, uidvalidity, uid) for uid in resolved_pending],
+            )
+            db.executemany(
+                "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>? AND uid=? "
+                "AND fingerprint=?",
+                [(mailbox, source, uidvalidity, m.uid, m.fingerprint) for m in forget_stale],
+            )
+            if highest_uid is not None:
+                db.execute(
+                    "UPDATE folder_state SET highest_uid=max(highest_uid, ?) WHERE mailbox_id=? AND source=?",
+                    (highest_uid, mailbox, source),
+                )
+
+    def drop_pending(self, mailbox: int, source: str, uidvalidity: int) -> None:
+        """Forget the uncertain window of an older UIDVALIDITY once it has been reconciled."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM pending WHERE mailbox_id=? AND source=? AND uidvalidity=?",
+                (mailbox, source, uidvalidity),
+            )
+
+    def drop_stale(self, mailbox: int, source: str, uidvalidity: int) -> None:
+        """Forget map rows of older UIDVALIDITYs that matched nothing (deleted on the source)."""
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>?",
+                (mailbox, source, uidvalidity),
+            )
+
+    def update_flags(self, mailbox: int, source: str, uidvalidity: int, changes: Sequence[tuple[int, frozenset[str]]]) -> None:
+        """Record flags now carried to the target."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE message_map SET flags=? WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+                [(_flag_text(f), mailbox, source, uidvalidity, uid) for uid, f in changes],
+            )
+
+    def forget(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int]) -> None:
+        """Remove messages deleted on the source (and on the target) from the map."""
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+                [(mailbox, source, uidvalidity, uid) for uid in uids],
+            )
+
+    # -- reports --------------------------------------------------------------------------
+
+    def skipped(self, mailbox: int) -> list[Skipped]:
+        """Every skipped item of a mailbox, oldest first."""
+        rows = self._db.execute(
+            "SELECT source, uid, kind, subject, date, size, reason FROM skipped WHERE mailbox_id=? "
+            "ORDER BY recorded_at, source, uid",
+            (mailbox,),
+        )
+        return [Skipped(*r) for r in rows]
+
+    def skipped_counts(self, mailbox: int) -> dict[str, int]:
+        """Skipped items of a mailbox by kind."""
+        rows = self._db.execute(
+            "SELECT kind, count(*) FROM skipped WHERE mailbox_id=? GROUP BY kind", (mailbox,)
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def handled_above(self, mailbox: int, source: str, uidvalidity: int, uid: int) -> set[int]:
+        """UIDs above ``uid`` already copied or skipped (an interrupted run leaves such gaps)."""
+        rows = self._db.execute(
+            "SELECT uid FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid>? "
+            "UNION SELECT uid FROM skipped WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid>?",
+            (mailbox, source, uidvalidity, uid) * 2,
+        )
+        return {int(r[0]) for r in rows}

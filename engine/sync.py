@@ -1,0 +1,636 @@
+"""Copies one mailbox from a source IMAP server to a target, incrementally and crash-safely.
+
+How a folder is copied:
+
+1. Messages left in the uncertain window by an interrupted run (recorded as *pending* before
+   their APPEND) are looked up on the target by key or fingerprint and recorded as copied
+   when found; the others are simply copied again.
+2. When the source folder's UIDVALIDITY changed, the messages recorded under the old one form
+   a pool of fingerprints: a source message matching one is recorded, not copied again.
+3. Flag changes of copied messages are carried (only those changed since the last HIGHESTMODSEQ
+   when the source has CONDSTORE), and, if asked, deletions.
+4. New messages (UID above the high-water mark, not yet recorded) are fetched in chunks bounded
+   by bytes by one thread while another appends the previous chunk (MULTIAPPEND where offered),
+   recording pending rows before each APPEND and the outcome after it, in one transaction.
+
+Transient failures (a dropped connection, throttling) close both connections and restart the
+folder from the recorded state after a bounded pause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from engine import defaults
+from engine.errors import (
+    ConnectionLost,
+    FolderError,
+    ItemRejected,
+    LimitExceeded,
+    MigrationError,
+    Scope,
+    Throttled,
+)
+from engine.folders import FolderPlan, MailboxPlan, plan_mailbox
+from engine.imap import FolderStatus, ImapEndpoint, ImapSession, OutgoingMessage
+from engine.messages import MessageMeta, normalize_flags, target_flags
+from engine.store import Mapped, Pending, Skipped, Store
+from engine.targets import Target
+
+__all__ = ["MailboxSync", "Outcome", "Progress", "SyncOptions", "SyncReport"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LARGE = "LargeItem"
+BAD = "BadItem"
+
+
+class Outcome(StrEnum):
+    """How a mailbox sync ended."""
+
+    SYNCED = "Synced"
+    SYNCED_WITH_ERRORS = "SyncedWithErrors"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to copy and how hard to try. Item limits use :data:`defaults.UNLIMITED` for none."""
+
+    exclude: tuple[str, ...] = ()
+    user_root: str | None = None
+    max_item_size: int = defaults.MAX_ITEM_BYTES
+    bad_item_limit: int = defaults.BAD_ITEM_LIMIT
+    large_item_limit: int = defaults.LARGE_ITEM_LIMIT
+    sync_deletions: bool = False
+    chunk_bytes: int = defaults.APPEND_CHUNK_BYTES
+    chunk_messages: int = defaults.APPEND_CHUNK_MESSAGES
+    in_flight_bytes: int = defaults.IN_FLIGHT_BYTES
+    reconnect_attempts: int = defaults.RECONNECT_ATTEMPTS
+    backoff_start: float = defaults.RECONNECT_BACKOFF_START_SECONDS
+    backoff_max: float = defaults.RECONNECT_BACKOFF_MAX_SECONDS
+
+
+class Progress:
+    """Live counters of a running sync, safe to read from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._values: dict[str, Any] = {
+            "folders_total": 0,
+            "folders_done": 0,
+            "current_folder": None,
+            "messages_total": 0,
+            "bytes_total": 0,
+            "messages_copied": 0,
+            "bytes_copied": 0,
+            "messages_skipped": 0,
+            "flags_updated": 0,
+            "messages_deleted": 0,
+        }
+
+    def add(self, **counts: int) -> None:
+        """Increase counters by the given amounts."""
+        with self._lock:
+            for name, value in counts.items():
+                self._values[name] += value
+
+    def set(self, **values: Any) -> None:
+        """Set counters or fields to values."""
+        with self._lock:
+            self._values.update(values)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the counters, with elapsed seconds and rates."""
+        with self._lock:
+            out = dict(self._values)
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        out["seconds"] = round(elapsed, 3)
+        out["messages_per_second"] = round(out["messages_copied"] / elapsed, 1)
+        out["bytes_per_second"] = int(out["bytes_copied"] / elapsed)
+        return out
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one run, for the CLI and the batch layer."""
+
+    mailbox: str
+    outcome: Outcome
+    error: str | None
+    progress: dict[str, Any]
+    folders: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    folder_errors: list[str] = field(default_factory=list)
+    skipped_items: list[Skipped] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (never includes credentials)."""
+        return {
+            "mailbox": self.mailbox,
+            "outcome": self.outcome.value,
+            "error": self.error,
+            **self.progress,
+            "folders": self.folders,
+            "excluded": self.excluded,
+            "folder_errors": self.folder_errors,
+            "skipped_items": [vars(s) for s in self.skipped_items],
+        }
+
+
+@dataclass
+class _Chunk:
+    """What the fetching thread hands to the appending one."""
+
+    messages: list[tuple[MessageMeta, bytes]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    rematched: list[tuple[MessageMeta, Mapped]] = field(default_factory=list)
+    highest_uid: int = 0
+    nbytes: int = 0
+
+
+class _ByteBudget:
+    """Bounds the bytes of bodies held between fetching and appending."""
+
+    def __init__(self, limit: int, stop: threading.Event) -> None:
+        self._limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+        self._stop = stop
+
+    def acquire(self, n: int) -> bool:
+        with self._cond:
+            while self._used and self._used + n > self._limit:
+                if self._stop.is_set():
+                    return False
+                self._cond.wait(0.2)
+            self._used += n
+            return not self._stop.is_set()
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
+
+
+def _limit_text(limit: int) -> str:
+    return "Unlimited" if limit == defaults.UNLIMITED else str(limit)
+
+
+class MailboxSync:
+    """One mailbox's copy from a source account to a target."""
+
+    def __init__(
+        self,
+        source: ImapEndpoint,
+        target_factory: Callable[[], Target],
+        store: Store,
+        key: str,
+        options: SyncOptions | None = None,
+    ) -> None:
+        """Prepare a sync; nothing connects before :meth:`run`.
+
+        Args:
+            source: The source account.
+            target_factory: Opens the target (called again after a lost connection).
+            store: The state database.
+            key: Names this mailbox in the store (the same key continues the same copy).
+            options: What to copy and limits.
+        """
+        self.source = source
+        self.target_factory = target_factory
+        self.store = store
+        self.key = key
+        self.options = options or SyncOptions()
+        self.progress = Progress()
+        self._src: ImapSession | None = None
+        self._tgt: Target | None = None
+        self._mailbox = 0
+        self._plan: MailboxPlan | None = None
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _source(self) -> ImapSession:
+        if self._src is None:
+            self._src = ImapSession(self.source)
+        return self._src
+
+    def _target(self) -> Target:
+        if self._tgt is None:
+            self._tgt = self.target_factory()
+        return self._tgt
+
+    def _reset(self) -> None:
+        for closer in (self._src, self._tgt):
+            if closer is not None:
+                try:
+                    closer.close()
+                except MigrationError:
+                    pass
+        self._src = self._tgt = None
+
+    def _retrying(self, what: str, step: Callable[[], T]) -> T:
+        """Run ``step``; on a lost connection or throttling, reconnect and run it again."""
+        attempts = 0
+        delay = self.options.backoff_start
+        while True:
+            try:
+                return step()
+            except Throttled as exc:
+                attempts += 1
+                self._reset()
+                if attempts > self.options.reconnect_attempts * 4:
+                    raise
+                log.warning("%s: throttled (%s); pausing %.1f s", what, exc, exc.pause_seconds)
+                time.sleep(exc.pause_seconds)
+            except ConnectionLost as exc:
+                attempts += 1
+                self._reset()
+                if attempts > self.options.reconnect_attempts:
+                    raise ConnectionLost(f"{what}: gave up after {attempts} attempts: {exc}") from exc
+                log.warning("%s: %s; reconnecting in %.1f s", what, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.backoff_max)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> SyncReport:
+        """Copy what is new since the last run; never raises for mailbox-level failures.
+
+        Raises:
+            engine.errors.StateError: The state database failed (a service-level error).
+        """
+        self._mailbox = self.store.mailbox(self.key)
+        folder_errors: list[str] = []
+        error: str | None = None
+        try:
+            self._check_limits()
+            plan = self._retrying("listing folders", self._make_plan)
+            for folder in plan.folders:
+                self.progress.set(current_folder=folder.source)
+                try:
+                    self._retrying(f"folder {folder.source!r}", lambda f=folder: self._sync_folder(f))  # type: ignore[misc]
+                except FolderError as exc:
+                    folder_errors.append(str(exc))
+                    log.error("%s", exc)
+                self.progress.add(folders_done=1)
+        except MigrationError as exc:
+            if exc.scope is Scope.SERVICE:
+                raise
+            error = str(exc)
+            log.error("mailbox %s failed: %s", self.key, exc)
+        finally:
+            self._reset()
+            self.progress.set(current_folder=None)
+        outcome = Outcome.FAILED if error else Outcome.SYNCED_WITH_ERRORS if folder_errors else Outcome.SYNCED
+        done = self._plan
+        return SyncReport(
+            mailbox=self.key,
+            outcome=outcome,
+            error=error,
+            progress=self.progress.snapshot(),
+            folders=[
+                {"source": f.source, "target": f.target, **({"note": f.note} if f.note else {})}
+                for f in (done.folders if done else [])
+            ],
+            excluded=[{"source": s, "pattern": p} for s, p in (done.excluded if done else [])],
+            folder_errors=folder_errors,
+            skipped_items=self.store.skipped(self._mailbox),
+        )
+
+    def _check_limits(self) -> None:
+        counts = self.store.skipped_counts(self._mailbox)
+        for kind, limit, name in (
+            (BAD, self.options.bad_item_limit, "BadItemLimit"),
+            (LARGE, self.options.large_item_limit, "LargeItemLimit"),
+        ):
+            found = counts.get(kind, 0)
+            if limit != defaults.UNLIMITED and found > limit:
+                noun = "bad items" if kind == BAD else "large items"
+                raise LimitExceeded(
+                    f"the mailbox has {found} {noun}, more than {name} {_limit_text(limit)} allows; "
+                    f"see the skipped-item report, then raise {name} to accept them"
+                )
+
+    def _make_plan(self) -> MailboxPlan:
+        src, tgt = self._source(), self._target()
+        plan = plan_mailbox(
+            src.list_folders(),
+            src.namespace(),
+            tgt.list_folders(),
+            tgt.namespace(),
+            exclude=self.options.exclude,
+            user_root=self.options.user_root,
+        )
+        for name in plan.create:
+            try:
+                tgt.create_folder(name)
+            except (FolderError, ItemRejected) as exc:
+                raise FolderError(name, f"cannot be created on the target: {exc}") from exc
+        self._plan = plan
+        self.progress.set(folders_total=len(plan.folders))
+        totals = self._source_totals(src, plan.folders)
+        self.progress.set(messages_total=totals[0], bytes_total=totals[1])
+        return plan
+
+    @staticmethod
+    def _source_totals(src: ImapSession, folders: Sequence[FolderPlan]) -> tuple[int, int]:
+        what = ["MESSAGES", "SIZE"] if "STATUS=SIZE" in src.capabilities else ["MESSAGES"]
+        messages = size = 0
+        for folder in folders:
+            try:
+                status = src.client.folder_status(folder.source, what)
+            except Exception:  # noqa: BLE001 - totals are an estimate; a folder error shows later
+                continue
+            messages += int(status.get(b"MESSAGES", 0))
+            size += int(status.get(b"SIZE", 0))
+        return messages, size
+
+    # -- one folder -----------------------------------------------------------------------
+
+    def _sync_folder(self, plan: FolderPlan) -> None:
+        src, tgt = self._source(), self._target()
+        try:
+            status = src.select(plan.source, readonly=True)
+        except MigrationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - imapclient's server errors for this folder
+            raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
+        try:
+            keywords = tgt.open_folder(plan.target)
+        except MigrationError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise FolderError(plan.target, f"cannot be opened on the target: {exc}") from exc
+
+        self._reconcile_pending(plan, tgt)
+        state = self.store.folder_state(self._mailbox, plan.source)
+        if state is None or state.uidvalidity != status.uidvalidity:
+            if state is not None:
+                log.warning(
+                    "folder %r: UIDVALIDITY changed from %d to %d; matching copied messages by fingerprint",
+                    plan.source, state.uidvalidity, status.uidvalidity,
+                )
+            self.store.start_folder(self._mailbox, plan.source, status.uidvalidity, plan.target)
+            highest, modseq = 0, None
+        else:
+            highest, modseq = state.highest_uid, state.highest_modseq
+            self._carry_changes(plan, status, keywords, modseq)
+        # Rows of an older UIDVALIDITY stay until every current message has been matched
+        # against them, even across an interrupted run.
+        stale: dict[str, list[Mapped]] = defaultdict(list)
+        for row in self.store.stale_mapped(self._mailbox, plan.source, status.uidvalidity):
+            stale[row.fingerprint].append(row)
+        done = self.store.handled_above(self._mailbox, plan.source, status.uidvalidity, highest)
+        new = [u for u in src.uids_above(highest) if u not in done]
+        if new:
+            self._copy(plan, status, keywords, new, stale)
+        if stale:
+            self.store.drop_stale(self._mailbox, plan.source, status.uidvalidity)
+        self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
+
+    def _reconcile_pending(self, plan: FolderPlan, tgt: Target) -> None:
+        for uidvalidity, items in self.store.pending(self._mailbox, plan.source).items():
+            by_target: dict[str, list[Pending]] = defaultdict(list)
+            for item in items:
+                by_target[item.target].append(item)
+            mapped: list[Mapped] = []
+            for target, group in by_target.items():
+                after = self.store.highest_target_ref(self._mailbox, target)
+                found = tgt.resolve(target, group, after)
+                mapped += [
+                    Mapped(p.uid, p.target, found[p.key], p.fingerprint, p.flags) for p in group if p.key in found
+                ]
+            log.info(
+                "folder %r: %d of %d messages of an interrupted run were found on the target",
+                plan.source, len(mapped), len(items),
+            )
+            self.store.commit(
+                self._mailbox, plan.source, uidvalidity, mapped=mapped, resolved_pending=[p.uid for p in items]
+            )
+        tgt.open_folder(plan.target)
+
+    def _carry_changes(
+        self,
+        plan: FolderPlan,
+        status: FolderStatus,
+        keywords: frozenset[str] | None,
+        modseq: int | None,
+    ) -> None:
+        src, tgt = self._source(), self._target()
+        condstore = "CONDSTORE" in src.capabilities and modseq is not None and status.highestmodseq is not None
+        unchanged = condstore and status.highestmodseq == modseq
+        if unchanged and not self.options.sync_deletions:
+            return
+        mapped = self.store.mapped(self._mailbox, plan.source, status.uidvalidity)
+        if not mapped:
+            return
+        if not unchanged:
+            changed = src.fetch_flags(None, modseq if condstore else None)
+            updates: list[tuple[int, frozenset[str]]] = []
+            for uid, raw in changed.items():
+                row = mapped.get(uid)
+                if row is None or row.target_ref is None:
+                    continue
+                flags = target_flags(normalize_flags(raw), keywords)
+                if flags != row.flags:
+                    tgt.set_flags(row.target, row.target_ref, flags)
+                    updates.append((uid, flags))
+            if updates:
+                self.store.update_flags(self._mailbox, plan.source, status.uidvalidity, updates)
+                self.progress.add(flags_updated=len(updates))
+        if self.options.sync_deletions:
+            present = set(src.uids_above(0))
+            gone = [row for uid, row in mapped.items() if uid not in present]
+            by_target: dict[str, list[str]] = defaultdict(list)
+            for row in gone:
+                if row.target_ref is not None:
+                    by_target[row.target].append(row.target_ref)
+            for target, refs in by_target.items():
+                tgt.delete(target, refs)
+            if gone:
+                self.store.forget(self._mailbox, plan.source, status.uidvalidity, [r.uid for r in gone])
+                self.progress.add(messages_deleted=len(gone))
+            tgt.open_folder(plan.target)
+
+    # -- copying new messages ------------------------------------------------------------
+
+    def _copy(
+        self,
+        plan: FolderPlan,
+        status: FolderStatus,
+        keywords: frozenset[str] | None,
+        uids: list[int],
+        stale: dict[str, list[Mapped]],
+    ) -> None:
+        stop = threading.Event()
+        budget = _ByteBudget(self.options.in_flight_bytes, stop)
+        chunks: queue.Queue[_Chunk | BaseException | None] = queue.Queue(maxsize=2)
+        limit = self.options.max_item_size
+        target_limit = self._target().max_item_size()
+        if target_limit is not None:
+            limit = min(limit, target_limit)
+
+        def produce() -> None:
+            try:
+                for chunk in self._chunks(plan, uids, stale, limit, budget):
+                    while not stop.is_set():
+                        try:
+                            chunks.put(chunk, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                chunks.put(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the appending thread
+                chunks.put(exc)
+
+        fetcher = threading.Thread(target=produce, name=f"fetch {plan.source}", daemon=True)
+        fetcher.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                try:
+                    self._append_chunk(plan, status, keywords, item)
+                finally:
+                    budget.release(item.nbytes)
+        finally:
+            stop.set()
+            while fetcher.is_alive():
+                try:
+                    chunks.get(timeout=0.2)
+                except queue.Empty:
+                    pass
+            fetcher.join()
+
+    def _chunks(
+        self,
+        plan: FolderPlan,
+        uids: list[int],
+        stale: dict[str, list[Mapped]],
+        limit: int,
+        budget: _ByteBudget,
+    ) -> Iterator[_Chunk]:
+        """Runs in the fetching thread: metadata, decisions, then bodies, chunk by chunk."""
+        src = self._source()
+        batch = defaults.METADATA_BATCH_MESSAGES
+        for start in range(0, len(uids), batch):
+            window = uids[start : start + batch]
+            chunk = _Chunk()
+            for meta in src.fetch_meta(window):
+                pool = stale.get(meta.fingerprint)
+                if pool:
+                    chunk.rematched.append((meta, pool.pop(0)))
+                elif meta.size > limit:
+                    chunk.skipped.append(
+                        self._skip(plan, meta, LARGE, f"the message is {meta.size} bytes, over the {limit}-byte limit")
+                    )
+                elif chunk.messages and (
+                    chunk.nbytes + meta.size > self.options.chunk_bytes
+                    or len(chunk.messages) >= self.options.chunk_messages
+                ):
+                    yield from self._filled(chunk, src, plan, budget)
+                    chunk = _Chunk(messages=[(meta, b"")], nbytes=meta.size)
+                else:
+                    chunk.messages.append((meta, b""))
+                    chunk.nbytes += meta.size
+                # A chunk's high-water mark covers only what it carries, so that committing
+                # it never marks a later message as handled.
+                chunk.highest_uid = max(chunk.highest_uid, meta.uid)
+            # messages expunged between SEARCH and FETCH simply no longer exist
+            chunk.highest_uid = max(chunk.highest_uid, window[-1])
+            yield from self._filled(chunk, src, plan, budget)
+
+    def _filled(self, chunk: _Chunk, src: ImapSession, plan: FolderPlan, budget: _ByteBudget) -> Iterator[_Chunk]:
+        if not budget.acquire(chunk.nbytes):
+            return
+        bodies = src.fetch_bodies([m.uid for m, _ in chunk.messages])
+        filled: list[tuple[MessageMeta, bytes]] = []
+        for meta, _ in chunk.messages:
+            body = bodies.get(meta.uid)
+            if body is None:
+                chunk.skipped.append(self._skip(plan, meta, BAD, "the source server did not deliver the message"))
+            else:
+                filled.append((meta, body))
+        chunk.messages = filled
+        yield chunk
+
+    def _skip(self, plan: FolderPlan, meta: MessageMeta, kind: str, reason: str) -> Skipped:
+        return Skipped(plan.source, meta.uid, kind, meta.subject, meta.date or meta.internaldate.isoformat(), meta.size, reason)
+
+    def _append_chunk(
+        self, plan: FolderPlan, status: FolderStatus, keywords: frozenset[str] | None, chunk: _Chunk
+    ) -> None:
+        tgt = self._target()
+        folder_tag = hashlib.sha1(plan.source.encode("utf-8")).hexdigest()[:8]
+        outgoing = [
+            OutgoingMessage(
+                key=f"ms{folder_tag}-{status.uidvalidity}-{meta.uid}",
+                body=body,
+                flags=target_flags(meta.flags, keywords),
+                internaldate=meta.internaldate,
+                fingerprint=meta.fingerprint,
+            )
+            for meta, body in chunk.messages
+        ]
+        metas = {o.key: meta for o, (meta, _) in zip(outgoing, chunk.messages)}
+        self.store.add_pending(
+            self._mailbox,
+            plan.source,
+            status.uidvalidity,
+            [Pending(metas[o.key].uid, o.key, plan.target, o.fingerprint, o.flags) for o in outgoing],
+        )
+        mapped: list[Mapped] = []
+        skipped = list(chunk.skipped)
+        pairs: list[tuple[OutgoingMessage, str | None]] = []
+        try:
+            if outgoing:
+                pairs = list(zip(outgoing, tgt.append(plan.target, outgoing)))
+        except ItemRejected as exc:
+            # A refused MULTIAPPEND stores nothing (RFC 3502): find the culprits one by one.
+            rejected: list[tuple[OutgoingMessage, ItemRejected]] = []
+            if len(outgoing) == 1:
+                rejected.append((outgoing[0], exc))
+            else:
+                for one in outgoing:
+                    try:
+                        pairs.append((one, tgt.append(plan.target, [one])[0]))
+                    except ItemRejected as refused:
+                        rejected.append((one, refused))
+            for one, refusal in rejected:
+                kind = LARGE if refusal.too_large else BAD
+                skipped.append(self._skip(plan, metas[one.key], kind, f"the target refused the message: {refusal}"))
+        copied_bytes = 0
+        for message, ref in pairs:
+            mapped.append(Mapped(metas[message.key].uid, plan.target, ref, message.fingerprint, message.flags))
+            copied_bytes += len(message.body)
+        rematched = [Mapped(meta.uid, row.target, row.target_ref, row.fingerprint, row.flags) for meta, row in chunk.rematched]
+        self.store.commit(
+            self._mailbox,
+            plan.source,
+            status.uidvalidity,
+            mapped=mapped + rematched,
+            skipped=skipped,
+            resolved_pending=[metas[o.key].uid for o in outgoing],
+            highest_uid=chunk.highest_uid,
+            forget_stale=[row for _, row in chunk.rematched],
+        )
+        self.progress.add(messages_copied=len(mapped), bytes_copied=copied_bytes, messages_skipped=len(skipped))
+        if skipped:
+            self._check_limits()

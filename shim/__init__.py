@@ -1,0 +1,1 @@
+"""Mailshift's service: the cmdlet registry and its REST, WinRM and PSRP doors (next milestone)."""

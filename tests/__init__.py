@@ -1,0 +1,1 @@
+"""Mailshift test suite."""

@@ -1,0 +1,1 @@
+"""Fast tests of pure engine code: no servers, no network."""

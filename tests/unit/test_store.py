@@ -1,0 +1,86 @@
+"""The state database: schema, upgrade refusal, and the chunk records."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StateError
+from engine.store import SCHEMA_VERSION, Mapped, Pending, Skipped, Store
+
+
+def test_new_database_is_created_at_current_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sub" / "state.db")
+    store.close()
+    db = sqlite3.connect(tmp_path / "sub" / "state.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_newer_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StateError, match="newer"):
+        Store(path)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM mailbox").fetchone()[0] == 0  # still there, untouched
+    db.close()
+
+
+def test_garbage_file_is_refused_not_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="cannot be read"):
+        Store(path)
+    assert path.read_bytes().startswith(b"this is not a database")
+
+
+def test_foreign_sqlite_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE x (y)")
+    db.close()
+    with pytest.raises(StateError, match="not a Mailshift state database"):
+        Store(path)
+
+
+def test_chunk_commit_moves_pending_to_map(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    mbx = store.mailbox("m")
+    assert store.mailbox("m") == mbx
+    store.start_folder(mbx, "INBOX", 7, "INBOX")
+    store.add_pending(mbx, "INBOX", 7, [Pending(1, "k1", "INBOX", "f1", frozenset({"\\Seen"})), Pending(2, "k2", "INBOX", "f2", frozenset())])
+    assert [p.key for p in store.pending(mbx, "INBOX")[7]] == ["k1", "k2"]
+    store.commit(
+        mbx, "INBOX", 7,
+        mapped=[Mapped(1, "INBOX", "11", "f1", frozenset({"\\Seen"}))],
+        skipped=[Skipped("INBOX", 2, "BadItem", "subj", "date", 9, "refused")],
+        resolved_pending=[1, 2],
+        highest_uid=2,
+    )
+    assert store.pending(mbx, "INBOX") == {}
+    assert store.folder_state(mbx, "INBOX").highest_uid == 2  # type: ignore[union-attr]
+    assert store.mapped(mbx, "INBOX", 7)[1].flags == {"\\Seen"}
+    assert store.skipped_counts(mbx) == {"BadItem": 1}
+    assert store.handled_above(mbx, "INBOX", 7, 0) == {1, 2}
+    assert store.highest_target_ref(mbx, "INBOX") == 11
+    store.close()
+
+
+def test_uidvalidity_restart_keeps_old_rows_as_stale(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    mbx = store.mailbox("m")
+    store.start_folder(mbx, "A", 1, "A")
+    store.commit(mbx, "A", 1, mapped=[Mapped(5, "A", "50", "fp", frozenset())], highest_uid=5)
+    store.start_folder(mbx, "A", 2, "A")
+    assert store.folder_state(mbx, "A").highest_uid == 0  # type: ignore[union-attr]
+    stale = store.stale_mapped(mbx, "A", 2)
+    assert [(s.uid, s.fingerprint) for s in stale] == [(5, "fp")]
+    store.commit(mbx, "A", 2, mapped=[Mapped(1, "A", "50", "fp", frozenset())], forget_stale=stale, highest_uid=1)
+    assert store.stale_mapped(mbx, "A", 2) == []
+    assert list(store.mapped(mbx, "A", 2)) == [1]
+    store.close()
