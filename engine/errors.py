@@ -20,6 +20,7 @@ __all__ = [
     "MigrationError",
     "Scope",
     "StateError",
+    "TargetFull",
     "Throttled",
 ]
 
@@ -91,6 +92,10 @@ class ItemRejected(MigrationError):
 
 class LimitExceeded(MigrationError):
     """Raised when skipped items pass the mailbox's BadItemLimit or LargeItemLimit."""
+
+
+class TargetFull(MigrationError):
+    """Raised when the target mailbox is over its quota: nothing more can be copied into it."""
 
 
 class StateError(MigrationError):

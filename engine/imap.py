@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import imaplib
 import re
-import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from engine.errors import (
     ConnectionLost,
     ItemRejected,
     MigrationError,
+    TargetFull,
     Throttled,
 )
 from engine.folders import Namespace, RemoteFolder
@@ -387,14 +387,16 @@ class ImapSession:
                 return out
         return {uid: row[b"BODY[]"] for uid, row in data.items() if isinstance(row.get(b"BODY[]"), bytes)}
 
-    def fetch_flags(self, uids: Sequence[int] | None, changed_since: int | None) -> dict[int, Any]:
-        """FLAGS of messages (all when ``uids`` is None), only those changed since a MODSEQ if given."""
+    def fetch_flags(self, uids: Sequence[int], changed_since: int | None) -> dict[int, Any]:
+        """FLAGS of ``uids``, only of those changed since a MODSEQ when one is given."""
+        modifiers = [f"CHANGEDSINCE {changed_since}"] if changed_since is not None else None
+        out: dict[int, Any] = {}
+        batch = defaults.METADATA_BATCH_MESSAGES
         with _translated("FETCH flags"):
-            if uids is not None and not uids:
-                return {}
-            modifiers = [f"CHANGEDSINCE {changed_since}"] if changed_since is not None else None
-            data = self.client.fetch(uids if uids is not None else "1:*", ["FLAGS"], modifiers)
-        return {uid: row.get(b"FLAGS", ()) for uid, row in data.items()}
+            for start in range(0, len(uids), batch):
+                data = self.client.fetch(list(uids[start : start + batch]), ["FLAGS"], modifiers)
+                out.update((uid, row.get(b"FLAGS", ())) for uid, row in data.items())
+        return out
 
     def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[int | None]:
         """Append messages in one transaction (MULTIAPPEND when offered, else one by one).
@@ -418,16 +420,12 @@ class ImapSession:
             try:
                 response = self.client.multiappend(folder, payload)
             except IMAPClientError as exc:
-                text = _text(exc.args)
-                raise ItemRejected(text, too_large=_is_too_large(text)) from exc
+                raise _append_refusal(folder, _text(exc.args)) from exc
         if isinstance(response, tuple):
             typ, data = response
             text = _text(data)
             if _text(typ).upper() != "OK":
-                pause = throttle_pause(text)
-                if pause is not None:
-                    raise Throttled(f"APPEND to {folder!r}: {text}", pause)
-                raise ItemRejected(text, too_large=_is_too_large(text))
+                raise _append_refusal(folder, text)
         else:
             text = _text(response)
         return _appenduids(text, len(messages))
@@ -441,11 +439,14 @@ class ImapSession:
         """Mark messages deleted and expunge them (UID EXPUNGE when UIDPLUS is offered)."""
         if not uids:
             return
+        batch = defaults.METADATA_BATCH_MESSAGES
         with _translated("delete"):
-            self.client.add_flags(list(uids), ["\\Deleted"], silent=True)
-            if "UIDPLUS" in self.capabilities:
-                self.client.uid_expunge(list(uids))
-            else:
+            for start in range(0, len(uids), batch):
+                part = list(uids[start : start + batch])
+                self.client.add_flags(part, ["\\Deleted"], silent=True)
+                if "UIDPLUS" in self.capabilities:
+                    self.client.uid_expunge(part)
+            if "UIDPLUS" not in self.capabilities:
                 self.client.expunge()
 
     def appendlimit(self) -> int | None:
@@ -462,6 +463,16 @@ class ImapSession:
         """NOOP, to keep an idle connection from being dropped."""
         with _translated("NOOP"):
             self.client.noop()
+
+
+def _append_refusal(folder: str, text: str) -> MigrationError:
+    """The error for an APPEND the server answered with NO."""
+    pause = throttle_pause(text)
+    if pause is not None:
+        return Throttled(f"APPEND to {folder!r}: {text}", pause)
+    if "[OVERQUOTA]" in text.upper():
+        return TargetFull(f"the target mailbox is full (APPEND to {folder!r}: {text})")
+    return ItemRejected(text, too_large=_is_too_large(text))
 
 
 _APPENDUID = re.compile(r"\[APPENDUID \d+ ([0-9:,]+)\]", re.IGNORECASE)
@@ -481,12 +492,3 @@ def _appenduids(text: str, count: int) -> list[int | None]:
     if len(uids) != count:
         return [None] * count
     return list(uids)
-
-
-def socket_ok(host: str, port: int, timeout: float) -> bool:
-    """True when a TCP connection to ``host:port`` can be opened."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

@@ -36,6 +36,7 @@ class _Folder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._files: dict[str, Path] | None = None
         self.keywords: list[str] = []
         kw = path / _KEYWORDS_FILE
         if kw.exists():
@@ -63,12 +64,15 @@ class _Folder:
             os.replace(tmp, self.path / _KEYWORDS_FILE)
         return "".join(sorted(letters))
 
-    def find(self, key: str) -> Path | None:
-        for sub in ("cur", "new"):
-            for entry in os.scandir(self.path / sub):
-                if entry.name == key or entry.name.startswith((key + ",", key + ":")):
-                    return Path(entry.path)
-        return None
+    def files(self) -> dict[str, Path]:
+        """Message files of the folder by key (the name before ``,S=`` or ``:2,``), read once."""
+        if self._files is None:
+            self._files = {}
+            for sub in ("cur", "new"):
+                with os.scandir(self.path / sub) as entries:
+                    for entry in entries:
+                        self._files[entry.name.split(",", 1)[0].split(":", 1)[0]] = Path(entry.path)
+        return self._files
 
 
 class MaildirTarget:
@@ -152,34 +156,31 @@ class MaildirTarget:
             os.utime(tmp, (stamp, stamp))
             name = f"{message.key},S={len(message.body)}:2,{target.letters(message.flags)}"
             os.rename(tmp, target.path / "cur" / name)
+            target.files()[message.key] = target.path / "cur" / name
             refs.append(message.key)
         return refs
 
     def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
-        target = self._folder(folder)
-        present = {
-            entry.name.split(",", 1)[0].split(":", 1)[0]
-            for sub in ("cur", "new")
-            for entry in os.scandir(target.path / sub)
-        }
+        present = self._folder(folder).files()
         return {p.key: p.key for p in pending if p.key in present}
 
     def set_flags(self, folder: str, ref: str, flags: frozenset[str]) -> None:
         target = self._folder(folder)
-        path = target.find(ref)
-        if path is None:
+        path = target.files().get(ref)
+        if path is None or not path.exists():
             return  # removed on the target meanwhile: nothing to flag
         base = path.name.split(":2,", 1)[0]
         new = target.path / "cur" / f"{base}:2,{target.letters(flags)}"
         if new != path:
             os.rename(path, new)
+            target.files()[ref] = new
 
     def delete(self, folder: str, refs: Sequence[str]) -> None:
-        target = self._folder(folder)
+        files = self._folder(folder).files()
         for ref in refs:
-            path = target.find(ref)
+            path = files.pop(ref, None)
             if path is not None:
-                path.unlink()
+                path.unlink(missing_ok=True)
 
     def max_item_size(self) -> int | None:
         return None

@@ -50,6 +50,7 @@ __all__ = ["MailboxSync", "Outcome", "Progress", "SyncOptions", "SyncReport"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+F = TypeVar("F")
 
 LARGE = "LargeItem"
 BAD = "BadItem"
@@ -218,6 +219,7 @@ class MailboxSync:
         self._tgt: Target | None = None
         self._mailbox = 0
         self._plan: MailboxPlan | None = None
+        self._source_uidvalidity = 0
 
     # -- connections ----------------------------------------------------------------------
 
@@ -367,6 +369,7 @@ class MailboxSync:
             raise
         except Exception as exc:  # noqa: BLE001 - imapclient's server errors for this folder
             raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
+        self._source_uidvalidity = status.uidvalidity
         try:
             keywords = tgt.open_folder(plan.target)
         except MigrationError:
@@ -437,7 +440,7 @@ class MailboxSync:
         if not mapped:
             return
         if not unchanged:
-            changed = src.fetch_flags(None, modseq if condstore else None)
+            changed = src.fetch_flags(sorted(mapped), modseq if condstore else None)
             updates: list[tuple[int, frozenset[str]]] = []
             for uid, raw in changed.items():
                 row = mapped.get(uid)
@@ -533,7 +536,12 @@ class MailboxSync:
         for start in range(0, len(uids), batch):
             window = uids[start : start + batch]
             chunk = _Chunk()
-            for meta in src.fetch_meta(window):
+            metas, failures = self._fetch_isolating(
+                plan, window, lambda session, part: {m.uid: m for m in session.fetch_meta(part)}
+            )
+            for uid, reason in failures.items():
+                chunk.skipped.append(Skipped(plan.source, uid, BAD, "", "", 0, reason))
+            for meta in (metas[uid] for uid in sorted(metas)):
                 pool = stale.get(meta.fingerprint)
                 if pool:
                     chunk.rematched.append((meta, pool.pop(0)))
@@ -560,16 +568,65 @@ class MailboxSync:
     def _filled(self, chunk: _Chunk, src: ImapSession, plan: FolderPlan, budget: _ByteBudget) -> Iterator[_Chunk]:
         if not budget.acquire(chunk.nbytes):
             return
-        bodies = src.fetch_bodies([m.uid for m, _ in chunk.messages])
+        uids = [m.uid for m, _ in chunk.messages]
+        bodies, failures = self._fetch_isolating(plan, uids, lambda session, part: session.fetch_bodies(part))
         filled: list[tuple[MessageMeta, bytes]] = []
         for meta, _ in chunk.messages:
             body = bodies.get(meta.uid)
-            if body is None:
-                chunk.skipped.append(self._skip(plan, meta, BAD, "the source server did not deliver the message"))
-            else:
+            if body is not None:
                 filled.append((meta, body))
+            else:
+                reason = failures.get(meta.uid, "the source server did not deliver the message")
+                chunk.skipped.append(self._skip(plan, meta, BAD, reason))
         chunk.messages = filled
         yield chunk
+
+    def _fetch_isolating(
+        self,
+        plan: FolderPlan,
+        uids: list[int],
+        fetch: Callable[[ImapSession, list[int]], dict[int, F]],
+    ) -> tuple[dict[int, F], dict[int, str]]:
+        """Fetch ``uids``; after a lost connection, one at a time to find one that breaks it.
+
+        Some servers drop the connection on a corrupt message every time it is read; such a
+        message is reported as a bad item instead of failing the whole mailbox. A message is
+        given up on only when it broke two fresh connections in a row.
+
+        Returns:
+            What was fetched, by UID, and the UIDs given up on with the reason.
+        """
+        try:
+            return fetch(self._reopen_source(plan), uids), {}
+        except ConnectionLost:
+            self._drop_source()
+        found: dict[int, F] = {}
+        failures: dict[int, str] = {}
+        for uid in uids:
+            for attempt in range(2):
+                try:
+                    found.update(fetch(self._reopen_source(plan), [uid]))
+                    break
+                except ConnectionLost as exc:
+                    self._drop_source()
+                    if attempt:
+                        failures[uid] = f"the source server failed each time it sent the message: {exc}"
+        return found, failures
+
+    def _reopen_source(self, plan: FolderPlan) -> ImapSession:
+        """The source connection, reconnected and on the folder's same UIDVALIDITY if it was lost."""
+        if self._src is None:
+            expected = self._source_uidvalidity
+            src = self._source()
+            if src.select(plan.source, readonly=True).uidvalidity != expected:
+                raise ConnectionLost(f"folder {plan.source!r} changed its UIDVALIDITY while being copied")
+        assert self._src is not None
+        return self._src
+
+    def _drop_source(self) -> None:
+        if self._src is not None:
+            self._src.close()
+            self._src = None
 
     def _skip(self, plan: FolderPlan, meta: MessageMeta, kind: str, reason: str) -> Skipped:
         return Skipped(plan.source, meta.uid, kind, meta.subject, meta.date or meta.internaldate.isoformat(), meta.size, reason)
