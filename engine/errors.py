@@ -12,6 +12,7 @@ from enum import StrEnum
 __all__ = [
     "AuthenticationFailed",
     "CertificateRejected",
+    "CommandRefused",
     "ConfigurationError",
     "ConnectionLost",
     "FolderError",
@@ -68,6 +69,12 @@ class AuthenticationFailed(MigrationError):
 
 class CertificateRejected(MigrationError):
     """Raised when a server's TLS certificate fails verification and untrusted ones are not accepted."""
+
+
+class CommandRefused(MigrationError):
+    """Raised when a server answers NO or BAD to a command (most often about one folder)."""
+
+    scope = Scope.FOLDER
 
 
 class FolderError(MigrationError):

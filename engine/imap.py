@@ -25,6 +25,7 @@ from engine import defaults
 from engine.errors import (
     AuthenticationFailed,
     CertificateRejected,
+    CommandRefused,
     ConfigurationError,
     ConnectionLost,
     ItemRejected,
@@ -207,7 +208,7 @@ def _translated(what: str) -> Iterator[None]:
         pause = throttle_pause(message)
         if pause is not None:
             raise Throttled(f"{what}: {message}", pause) from exc
-        raise
+        raise CommandRefused(f"{what}: {message}") from exc
 
 
 class ImapSession:
@@ -308,10 +309,17 @@ class ImapSession:
         with _translated(f"CREATE {name!r}"):
             try:
                 self.client.create_folder(name)
+            except IMAPClientAbortError:
+                raise
             except IMAPClientError as exc:
                 if "ALREADYEXISTS" not in _text(exc.args).upper().replace(" ", "") and not self.client.folder_exists(name):
                     raise
             self.client.subscribe_folder(name)
+
+    def folder_status(self, name: str, what: Sequence[str]) -> dict[bytes, Any]:
+        """STATUS of a folder without selecting it."""
+        with _translated(f"STATUS {name!r}"):
+            return dict(self.client.folder_status(name, list(what)))
 
     def select(self, name: str, *, readonly: bool) -> FolderStatus:
         """SELECT (or EXAMINE) a folder and report its status."""
@@ -378,6 +386,8 @@ class ImapSession:
         with _translated("FETCH bodies"):
             try:
                 data = self.client.fetch(list(uids), ["BODY.PEEK[]"])
+            except IMAPClientAbortError:
+                raise
             except IMAPClientError:
                 if len(uids) == 1:
                     return {}
@@ -419,6 +429,8 @@ class ImapSession:
         with _translated(f"APPEND to {folder!r}"):
             try:
                 response = self.client.multiappend(folder, payload)
+            except IMAPClientAbortError:
+                raise
             except IMAPClientError as exc:
                 raise _append_refusal(folder, _text(exc.args)) from exc
         if isinstance(response, tuple):

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from engine import defaults
 from engine.errors import (
+    CommandRefused,
     ConnectionLost,
     FolderError,
     ItemRejected,
@@ -80,6 +81,7 @@ class SyncOptions:
     reconnect_attempts: int = defaults.RECONNECT_ATTEMPTS
     backoff_start: float = defaults.RECONNECT_BACKOFF_START_SECONDS
     backoff_max: float = defaults.RECONNECT_BACKOFF_MAX_SECONDS
+    throttle_max_pause: float = defaults.THROTTLE_MAX_PAUSE_SECONDS
 
 
 class Progress:
@@ -254,8 +256,9 @@ class MailboxSync:
                 self._reset()
                 if attempts > self.options.reconnect_attempts * 4:
                     raise
-                log.warning("%s: throttled (%s); pausing %.1f s", what, exc, exc.pause_seconds)
-                time.sleep(exc.pause_seconds)
+                pause = min(exc.pause_seconds, self.options.throttle_max_pause)
+                log.warning("%s: throttled (%s); pausing %.1f s", what, exc, pause)
+                time.sleep(pause)
             except ConnectionLost as exc:
                 attempts += 1
                 self._reset()
@@ -338,7 +341,7 @@ class MailboxSync:
         for name in plan.create:
             try:
                 tgt.create_folder(name)
-            except (FolderError, ItemRejected) as exc:
+            except (CommandRefused, FolderError) as exc:
                 raise FolderError(name, f"cannot be created on the target: {exc}") from exc
         self._plan = plan
         self.progress.set(folders_total=len(plan.folders))
@@ -352,9 +355,9 @@ class MailboxSync:
         messages = size = 0
         for folder in folders:
             try:
-                status = src.client.folder_status(folder.source, what)
-            except Exception:  # noqa: BLE001 - totals are an estimate; a folder error shows later
-                continue
+                status = src.folder_status(folder.source, what)
+            except CommandRefused:
+                continue  # totals are an estimate; the folder's own error shows when it is copied
             messages += int(status.get(b"MESSAGES", 0))
             size += int(status.get(b"SIZE", 0))
         return messages, size
@@ -365,16 +368,12 @@ class MailboxSync:
         src, tgt = self._source(), self._target()
         try:
             status = src.select(plan.source, readonly=True)
-        except MigrationError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - imapclient's server errors for this folder
+        except CommandRefused as exc:
             raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
         self._source_uidvalidity = status.uidvalidity
         try:
             keywords = tgt.open_folder(plan.target)
-        except MigrationError:
-            raise
-        except Exception as exc:  # noqa: BLE001
+        except CommandRefused as exc:
             raise FolderError(plan.target, f"cannot be opened on the target: {exc}") from exc
 
         self._reconcile_pending(plan, tgt)

@@ -1,0 +1,728 @@
+"""``make bench``: ``mailshift sync`` against the raw limit of two real Dovecot servers.
+
+Steps (see ``bench/README.md`` for what each figure means):
+
+1. Start a source Dovecot ("slash" layout), a target Dovecot ("dot" layout) and a third one
+   that only serves the Maildir-target copies back for checking; all fsync mail
+   (``mail_fsync = optimized``) as production servers do.
+2. Write the seeded corpus (:mod:`bench.corpus`) into the source Maildirs, then let Dovecot
+   index it (an untimed first read of every folder, as on a real source).
+3. Probe (:mod:`bench.probe`): the source's FETCH rate and the target's MULTIAPPEND rate with
+   a minimal client; the limit is the smaller of the two.
+4. ``mailshift sync`` of every user into the IMAP target, ``--parallel`` processes at a time,
+   timed as a whole, each process's peak RSS and CPU time from ``wait4``; then a no-change
+   re-sync with the same state files; then the same initial sync into Maildir trees.
+5. Check the copies: every source user's snapshot (body hashes per folder, through the folder
+   mapping each sync reported) equals its target's, on both targets.
+6. Print the figures beside the goals and write them to ``bench/results/latest.json``.
+
+Every server, process and temporary folder is gone when it returns, also after an error or
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from imapclient import imap_utf7
+
+from bench import corpus, probe
+from tests.servers.dovecot import DOVECOT, DovecotServer, dovecot_missing_message
+from tests.servers.mailbox import Snapshot, imap_name, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+#: The goals the figures are held to.
+GOAL_RATIO = 0.8  # initial sync >= 0.8 x probe limit
+GOAL_RESYNC_PERCENT = 2.0  # no-change re-sync <= 2 % of the initial sync's time
+GOAL_RSS_MB = 150.0  # peak RSS per sync process
+
+#: Options every timed sync gets: the 40 MB message is copied, not skipped.
+SYNC_OPTIONS = ("--max-item-size", "50MB", "--large-item-limit", "Unlimited", "--json")
+
+_started = time.monotonic()
+
+
+def say(text: str) -> None:
+    """Progress on stderr, with the seconds since start."""
+    print(f"[{time.monotonic() - _started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- CPU of the servers
+
+
+def _dovecot_cpu(server: DovecotServer) -> float:
+    """CPU seconds used so far by a Dovecot instance: live processes plus the reaped ones."""
+    title = f"dovecot-{server.root.name}/"
+    try:
+        master = int((server.root / "run" / "master.pid").read_text().strip())
+    except (OSError, ValueError):
+        return 0.0
+    total = 0.0
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["pid"] != master and not (cmdline and cmdline[0].startswith(title)):
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+class CpuMeter:
+    """CPU seconds the source and target Dovecot used during a phase (approximate)."""
+
+    def __init__(self, servers: dict[str, DovecotServer]) -> None:
+        self.servers = servers
+        self.before = {name: _dovecot_cpu(s) for name, s in servers.items()}
+
+    def read(self) -> dict[str, float]:
+        time.sleep(0.3)  # let the imap processes of closed sessions end and be reaped
+        return {f"{name}_dovecot_cpu_seconds": round(_dovecot_cpu(s) - self.before[name], 2) for name, s in self.servers.items()}
+
+
+# --------------------------------------------------------------------------- sync processes
+
+
+@dataclass
+class SyncRun:
+    """One ``mailshift sync`` process."""
+
+    user: str
+    returncode: int = -1
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.summary.get("outcome") == "Synced"
+
+    def row(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "user": self.user,
+            "returncode": self.returncode,
+            "outcome": s.get("outcome"),
+            "error": s.get("error"),
+            "folder_errors": s.get("folder_errors", []),
+            "messages_copied": s.get("messages_copied", 0),
+            "bytes_copied": s.get("bytes_copied", 0),
+            "messages_skipped": s.get("messages_skipped", 0),
+            "skipped_items": s.get("skipped_items", []),
+            "engine_seconds": s.get("seconds"),
+            "process_seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "stderr_tail": self.stderr[-2000:] if not self.ok else "",
+        }
+
+
+@dataclass
+class SyncPhase:
+    """All users' syncs of one phase."""
+
+    name: str
+    parallel: int
+    wall_seconds: float
+    runs: list[SyncRun]
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> int:
+        return sum(int(r.summary.get("messages_copied", 0)) for r in self.runs)
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(r.summary.get("bytes_copied", 0)) for r in self.runs)
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes / 1e6 / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max((r.peak_rss_mb for r in self.runs), default=0.0)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{r.user}: exit {r.returncode}, {r.summary.get('outcome')}: "
+                f"{r.summary.get('error') or r.summary.get('folder_errors') or r.stderr.strip()[-300:]}"
+                for r in self.runs if not r.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "parallel": self.parallel,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "messages_per_second": round(self.messages_per_second, 1),
+            "mb_per_second": round(self.mb_per_second, 2),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "engine_cpu_seconds": round(sum(r.cpu_seconds for r in self.runs), 2),
+            **self.cpu,
+            "failures": self.failures,
+            "processes": [r.row() for r in self.runs],
+        }
+
+
+class Syncs:
+    """Runs ``mailshift sync`` processes, a bounded number at a time; kills them on failure."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        script = Path(sys.executable).with_name("mailshift")
+        self.command = [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
+        self._live: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def _one(self, user: str, args: Sequence[str], env: dict[str, str]) -> SyncRun:
+        run = SyncRun(user)
+        out = self.workdir / f"{user}.{threading.get_ident()}.out"
+        err = self.workdir / f"{user}.{threading.get_ident()}.err"
+        started = time.monotonic()
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            proc = subprocess.Popen(
+                [*self.command, "sync", *args],
+                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                env={**os.environ, **env}, cwd=self.workdir,
+            )
+            with self._lock:
+                self._live[proc.pid] = proc
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                with self._lock:
+                    self._live.pop(proc.pid, None)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        run.seconds = time.monotonic() - started
+        run.returncode = proc.returncode
+        run.peak_rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+        run.cpu_seconds = usage.ru_utime + usage.ru_stime
+        run.stderr = err.read_text(errors="replace")
+        text = out.read_text(errors="replace")
+        with contextlib.suppress(json.JSONDecodeError):
+            run.summary = json.loads(text) if text.strip() else {}
+        out.unlink()
+        err.unlink()
+        return run
+
+    def run(self, name: str, jobs: Sequence[tuple[str, Sequence[str], dict[str, str]]], parallel: int,
+            meter: CpuMeter | None = None) -> SyncPhase:
+        """Run one sync per job, ``parallel`` at a time, and time the whole phase."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel))
+        started = time.monotonic()
+        futures = [pool.submit(self._one, user, args, env) for user, args, env in jobs]
+        try:
+            runs = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            self.kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        wall = time.monotonic() - started
+        return SyncPhase(name, parallel, wall, runs, meter.read() if meter else {})
+
+    def kill_all(self) -> None:
+        """Kill the sync processes still running (only ours, by pid)."""
+        with self._lock:
+            live = list(self._live.values())
+        for proc in live:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+
+# --------------------------------------------------------------------------- checking copies
+
+
+def _logical(name: str, prefix: str, separator: str) -> str:
+    """A mailbox name on a server -> logical path ("/" between levels, no prefix)."""
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    return "/".join(name.split(separator))
+
+
+def folder_mapping(summary: dict[str, Any], source: DovecotServer, prefix: str, separator: str) -> dict[str, str]:
+    """Source logical folder -> target logical folder, from the folders a sync reported."""
+    return {
+        _logical(f["source"], source.prefix, source.separator): _logical(f["target"], prefix, separator)
+        for f in summary.get("folders", [])
+    }
+
+
+def compare(src: Snapshot, dst: Snapshot, mapping: dict[str, str]) -> dict[str, Any]:
+    """Compare a source snapshot with its copy's, folder by folder through the mapping.
+
+    The check that counts: the same number of messages and the same body hashes per folder.
+    Flags and internal dates are compared too and reported apart. Folders that are empty and
+    exist on one side only (hierarchy-only parents) are ignored.
+    """
+    expected: dict[str, list[tuple[str, frozenset[str], int]]] = defaultdict(list)
+    for folder, messages in src.items():
+        expected[mapping.get(folder, folder)] += messages
+    problems: list[str] = []
+    meta_problems: list[str] = []
+    folders = 0
+    for folder in sorted(set(expected) | set(dst)):
+        want, got = expected.get(folder), dst.get(folder)
+        if want is None or got is None:
+            if want or got:
+                side = "source" if got is None else "target"
+                problems.append(f"{folder!r} only on the {side}, with {len(want or got or [])} messages")
+            continue
+        folders += 1
+        want_bodies = sorted(m[0] for m in want)
+        got_bodies = sorted(m[0] for m in got)
+        if want_bodies != got_bodies:
+            missing = len(set(want_bodies) - set(got_bodies))
+            extra = len(set(got_bodies) - set(want_bodies))
+            problems.append(f"{folder!r}: {len(want)} messages on the source, {len(got)} on the target "
+                            f"({missing} bodies missing, {extra} unexpected)")
+            continue
+        key = corpus_sort_key
+        if sorted(want, key=key) != sorted(got, key=key):
+            differ = sum(1 for a, b in zip(sorted(want, key=key), sorted(got, key=key)) if a != b)
+            meta_problems.append(f"{folder!r}: {differ} messages with other flags or internal date")
+    return {
+        "equal": not problems,
+        "flags_and_dates_equal": not problems and not meta_problems,
+        "folders_compared": folders,
+        "messages": sum(len(v) for v in src.values()),
+        "problems": problems,
+        "flag_or_date_differences": meta_problems,
+    }
+
+
+def corpus_sort_key(item: tuple[str, frozenset[str], int]) -> tuple[str, list[str], int]:
+    return item[0], sorted(item[1]), item[2]
+
+
+def _give_tree(server: DovecotServer, root: Path) -> None:
+    """Hand a Maildir tree written by the engine (as root) to the mail user."""
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            server.give(Path(top) / name)
+    server.give(root)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Config:
+    users: int
+    messages: int
+    parallel: int
+    seed: int
+    security: str
+    maildir: bool
+    output: Path
+
+
+def _port(server: DovecotServer, security: str) -> int:
+    return server.ssl_port if security == "Ssl" else server.port
+
+
+def _sync_args(source: DovecotServer, user: str, security: str, state: Path, target: Sequence[str]) -> list[str]:
+    args = [
+        "--source-host", source.host, "--source-port", str(_port(source, security)),
+        "--source-security", security, "--source-user", user,
+        *target, "--state", str(state), *SYNC_OPTIONS,
+    ]
+    if security != "None":
+        args.append("--accept-untrusted-certificates")
+    return args
+
+
+def _encoded(server: DovecotServer, folder: str) -> str:
+    return imap_utf7.encode(imap_name(server, folder)).decode("ascii")
+
+
+def _ratio(value: float, limit: float) -> float:
+    return round(value / limit, 3) if limit else 0.0
+
+
+def _parallel_map(fn: Callable[..., Any], items: Sequence[Any], workers: int) -> list[Any]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+@contextlib.contextmanager
+def _terminated_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit so that cleanup runs as for Ctrl-C."""
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def bench(cfg: Config) -> dict[str, Any]:
+    """Run the whole benchmark; return the figures."""
+    results: dict[str, Any] = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "config": {
+            "users": cfg.users, "messages_per_user": cfg.messages, "parallel": cfg.parallel,
+            "seed": cfg.seed, "security": cfg.security,
+            "source": "Dovecot, layout slash, mail_fsync=optimized",
+            "target": "Dovecot, layout dot (INBOX. prefix), mail_fsync=optimized",
+            "sync_options": list(SYNC_OPTIONS),
+        },
+        "machine": _machine(),
+    }
+    with contextlib.ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="msb-", dir="/tmp"))
+        stack.callback(shutil.rmtree, workdir, True)
+        source = stack.enter_context(DovecotServer(layout="slash", fsync=True))
+        target = stack.enter_context(DovecotServer(layout="dot", fsync=True))
+        reader = stack.enter_context(DovecotServer(layout="dot", fsync=True)) if cfg.maildir else None
+        syncs = Syncs(workdir)
+        stack.callback(syncs.kill_all)
+        say(f"servers up: source {source.root}, target {target.root}" + (f", maildir reader {reader.root}" if reader else ""))
+
+        # -- corpus -----------------------------------------------------------------------
+        users: list[corpus.UserCorpus] = []
+        t0 = time.monotonic()
+        for n in range(cfg.users):
+            name, password = f"user{n:02d}", f"pw-{n:02d}-bench"
+            users.append(corpus.generate(source, name, password, n, cfg.messages, cfg.users, cfg.seed))
+            target.add_user(name, password)
+            target.add_user(f"probe{n:02d}", password)
+            if reader:
+                reader.add_user(name, password)
+            say(f"corpus {name}: {users[-1].messages} messages, {users[-1].bytes / 1e6:.1f} MB")
+        total_messages = sum(u.messages for u in users)
+        total_bytes = sum(u.bytes for u in users)
+        sizes = sorted(item.size for u in users for item in u.items)
+        results["corpus"] = {
+            "users": cfg.users,
+            "messages": total_messages,
+            "bytes": total_bytes,
+            "folders_per_user": len(corpus.FOLDERS),
+            "hierarchy_only_folders": list(corpus.HIERARCHY_ONLY),
+            "median_message_bytes": sizes[len(sizes) // 2],
+            "messages_over_1mb": sum(1 for s in sizes if s > 1_000_000),
+            "largest_bytes": sizes[-3:],
+            "seconds_to_write": round(time.monotonic() - t0, 1),
+        }
+        say(f"corpus: {total_messages} messages, {total_bytes / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s")
+
+        fetch_jobs = [
+            probe.FetchJob(source.host, _port(source, cfg.security), cfg.security, u.user, u.password,
+                           tuple(_encoded(source, f) for f in u.folders()))
+            for u in users
+        ]
+        t0 = time.monotonic()
+        probe.run_phase("index", probe.fetch_user, fetch_jobs, cfg.parallel)
+        results["corpus"]["seconds_to_index"] = round(time.monotonic() - t0, 1)
+        say(f"source indexed (untimed first read) in {time.monotonic() - t0:.1f}s")
+
+        # -- probe --------------------------------------------------------------------------
+        servers = {"source": source, "target": target}
+        meter = CpuMeter(servers)
+        fetched = probe.run_phase("fetch", probe.fetch_user, fetch_jobs, cfg.parallel)
+        fetch_cpu = meter.read()
+        if fetched.messages != total_messages or fetched.bytes != total_bytes:
+            raise RuntimeError(f"the FETCH probe read {fetched.messages} messages / {fetched.bytes} bytes, "
+                               f"the corpus has {total_messages} / {total_bytes}")
+        say(f"probe FETCH: {fetched.messages_per_second:.0f} msg/s, {fetched.mb_per_second:.1f} MB/s")
+        append_jobs = [
+            probe.AppendJob(
+                target.host, _port(target, cfg.security), cfg.security, f"probe{n:02d}", u.password,
+                tuple(
+                    (_encoded(target, folder), tuple((i.path, i.flags, i.internaldate) for i in u.items if i.folder == folder))
+                    for folder in u.folders()
+                ),
+            )
+            for n, u in enumerate(users)
+        ]
+        meter = CpuMeter(servers)
+        appended = probe.run_phase("append", probe.append_user, append_jobs, cfg.parallel)
+        append_cpu = meter.read()
+        say(f"probe MULTIAPPEND: {appended.messages_per_second:.0f} msg/s, {appended.mb_per_second:.1f} MB/s")
+        for n in range(cfg.users):  # the scratch copies are not needed any more
+            shutil.rmtree(target.maildir(f"probe{n:02d}"), ignore_errors=True)
+        limit = fetched if fetched.messages_per_second <= appended.messages_per_second else appended
+        results["probe"] = {
+            "fetch": fetched.as_dict() | fetch_cpu,
+            "append": appended.as_dict() | append_cpu,
+            "limit": {
+                "bound_by": "fetch" if limit is fetched else "append",
+                "messages_per_second": round(limit.messages_per_second, 1),
+                "mb_per_second": round(limit.mb_per_second, 2),
+                "wall_seconds": round(limit.wall_seconds, 3),
+            },
+        }
+
+        # -- sync into IMAP -------------------------------------------------------------------
+        def imap_jobs(state_dir: Path) -> list[tuple[str, list[str], dict[str, str]]]:
+            return [
+                (u.user,
+                 _sync_args(source, u.user, cfg.security, state_dir / f"{u.user}.db",
+                            ["--target-host", target.host, "--target-port", str(_port(target, cfg.security)),
+                             "--target-security", cfg.security, "--target-user", u.user]),
+                 {"MAILSHIFT_SOURCE_PASSWORD": u.password, "MAILSHIFT_TARGET_PASSWORD": u.password})
+                for u in users
+            ]
+
+        state_imap = workdir / "state-imap"
+        state_imap.mkdir()
+        say(f"mailshift sync -> IMAP, {cfg.parallel} at a time ...")
+        initial = syncs.run("sync_imap", imap_jobs(state_imap), cfg.parallel, CpuMeter(servers))
+        say(f"sync -> IMAP: {initial.wall_seconds:.1f}s, {initial.messages_per_second:.0f} msg/s, "
+            f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB")
+        say("no-change re-sync ...")
+        resync = syncs.run("resync_imap", imap_jobs(state_imap), cfg.parallel, CpuMeter(servers))
+        say(f"re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
+        results["sync_imap"] = initial.as_dict() | {
+            "ratio_to_probe_limit": _ratio(initial.messages_per_second, limit.messages_per_second),
+            "ratio_to_probe_limit_mb": _ratio(initial.mb_per_second, limit.mb_per_second),
+        }
+        results["resync_imap"] = resync.as_dict() | {
+            "percent_of_initial": round(100 * resync.wall_seconds / initial.wall_seconds, 2) if initial.wall_seconds else None,
+        }
+
+        # -- sync into Maildir ----------------------------------------------------------------
+        maildir: SyncPhase | None = None
+        if reader:
+            state_md = workdir / "state-maildir"
+            state_md.mkdir()
+            jobs = [
+                (u.user,
+                 _sync_args(source, u.user, cfg.security, state_md / f"{u.user}.db",
+                            ["--target-maildir", str(reader.maildir(u.user))]),
+                 {"MAILSHIFT_SOURCE_PASSWORD": u.password})
+                for u in users
+            ]
+            say(f"mailshift sync -> Maildir, {cfg.parallel} at a time ...")
+            maildir = syncs.run("sync_maildir", jobs, cfg.parallel, CpuMeter({"source": source}))
+            say(f"sync -> Maildir: {maildir.wall_seconds:.1f}s, {maildir.messages_per_second:.0f} msg/s, "
+                f"{maildir.mb_per_second:.1f} MB/s, peak RSS {maildir.peak_rss_mb:.0f} MB")
+            results["sync_maildir"] = maildir.as_dict() | {
+                "ratio_to_probe_fetch": _ratio(maildir.messages_per_second, fetched.messages_per_second),
+            }
+
+        # -- checking -------------------------------------------------------------------------
+        say("checking the copies (snapshots of every mailbox) ...")
+        t0 = time.monotonic()
+        verify: dict[str, Any] = {}
+        source_snaps = dict(zip([u.user for u in users],
+                                _parallel_map(lambda u: snapshot(source, u.user), users, 3)))
+        target_snaps = dict(zip([u.user for u in users],
+                                _parallel_map(lambda u: snapshot(target, u.user), users, 3)))
+        runs = {r.user: r for r in initial.runs}
+        verify["imap"] = {
+            u.user: compare(source_snaps[u.user], target_snaps[u.user],
+                            folder_mapping(runs[u.user].summary, source, target.prefix, target.separator))
+            for u in users
+        }
+        del target_snaps
+        if reader and maildir:
+            for u in users:
+                _give_tree(reader, reader.maildir(u.user))
+            md_snaps = dict(zip([u.user for u in users],
+                                _parallel_map(lambda u: snapshot(reader, u.user), users, 3)))
+            md_runs = {r.user: r for r in maildir.runs}
+            verify["maildir"] = {
+                u.user: compare(source_snaps[u.user], md_snaps[u.user],
+                                folder_mapping(md_runs[u.user].summary, source, "", "."))
+                for u in users
+            }
+        verify["seconds"] = round(time.monotonic() - t0, 1)
+        results["verify"] = verify
+        say(f"checked in {verify['seconds']}s")
+    results["goals"] = _goals(results)
+    results["seconds_total"] = round(time.monotonic() - _started, 1)
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _machine() -> dict[str, Any]:
+    try:
+        version = subprocess.run([str(DOVECOT), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        version = "?"
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except OSError:
+        commit, dirty = "?", False
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "dovecot": version,
+        "commit": commit + ("+engine-changes" if dirty else ""),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    sync = results["sync_imap"]
+    resync = results["resync_imap"]
+    verify = results["verify"]
+    rows = [
+        {
+            "goal": "initial sync >= 0.8 x probe limit",
+            "measured": sync["ratio_to_probe_limit"],
+            "target": GOAL_RATIO,
+            "met": sync["ratio_to_probe_limit"] >= GOAL_RATIO and not sync["failures"],
+        },
+        {
+            "goal": "no-change re-sync <= 2 % of the initial time",
+            "measured": resync["percent_of_initial"],
+            "target": GOAL_RESYNC_PERCENT,
+            "met": resync["percent_of_initial"] is not None and resync["percent_of_initial"] <= GOAL_RESYNC_PERCENT
+            and resync["messages"] == 0 and not resync["failures"],
+        },
+    ]
+    for key in ("sync_imap", "resync_imap", "sync_maildir"):
+        if key in results:
+            rss = results[key]["peak_rss_mb"]
+            rows.append({"goal": f"peak RSS <= 150 MB per sync process ({key})", "measured": rss,
+                         "target": GOAL_RSS_MB, "met": rss <= GOAL_RSS_MB})
+    for side in ("imap", "maildir"):
+        if side in verify:
+            good = sum(1 for v in verify[side].values() if v["equal"])
+            rows.append({"goal": f"copies equal the source ({side} target)", "measured": f"{good}/{len(verify[side])}",
+                         "target": "all", "met": good == len(verify[side])})
+    return rows
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _mark(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def report(results: dict[str, Any]) -> str:
+    """The figures as text tables."""
+    c, p = results["corpus"], results["probe"]
+    cfg = results["config"]
+    lines = [
+        "",
+        f"Mailshift benchmark: {c['users']} users, {c['messages']} messages, {c['bytes'] / 1e6:.0f} MB "
+        f"(median {c['median_message_bytes'] / 1024:.0f} KB, {c['messages_over_1mb']} over 1 MB, largest "
+        f"{c['largest_bytes'][-1] / 2**20:.0f} MiB); {cfg['parallel']} at a time; security {cfg['security']}; "
+        f"{results['machine']['cpus']} CPUs; load {results['machine']['loadavg_start'][0]} at start",
+        "",
+        f"{'phase':<34}{'wall s':>9}{'msg/s':>9}{'MB/s':>8}{'x limit':>9}{'peak RSS':>10}{'client CPU s':>13}"
+        f"{'src CPU s':>10}{'tgt CPU s':>10}",
+    ]
+
+    def row(label: str, d: dict[str, Any], ratio: float | None, rss: float | None, cpu_key: str) -> str:
+        return (f"{label:<34}{d['wall_seconds']:>9.2f}{d['messages_per_second']:>9.0f}{d['mb_per_second']:>8.1f}"
+                f"{(f'{ratio:.2f}' if ratio is not None else '-'):>9}{(f'{rss:.0f} MB' if rss is not None else '-'):>10}"
+                f"{d.get(cpu_key, 0):>13.1f}{d.get('source_dovecot_cpu_seconds', 0):>10.1f}"
+                f"{d.get('target_dovecot_cpu_seconds', 0):>10.1f}")
+
+    lines.append(row("probe FETCH (source)", p["fetch"], None, None, "client_cpu_seconds"))
+    lines.append(row("probe MULTIAPPEND (target)", p["append"], None, None, "client_cpu_seconds"))
+    lim = p["limit"]
+    lines.append(f"{'probe limit = min (' + lim['bound_by'] + ')':<34}{lim['wall_seconds']:>9.2f}"
+                 f"{lim['messages_per_second']:>9.0f}{lim['mb_per_second']:>8.1f}{'1.00':>9}")
+    s = results["sync_imap"]
+    lines.append(row("mailshift sync -> IMAP", s, s["ratio_to_probe_limit"], s["peak_rss_mb"], "engine_cpu_seconds"))
+    r = results["resync_imap"]
+    lines.append(f"{'mailshift re-sync, no change':<34}{r['wall_seconds']:>9.2f}{'':>9}{'':>8}{'':>9}"
+                 f"{r['peak_rss_mb']:>7.0f} MB{r['engine_cpu_seconds']:>13.1f}"
+                 f"{r.get('source_dovecot_cpu_seconds', 0):>10.1f}{r.get('target_dovecot_cpu_seconds', 0):>10.1f}"
+                 f"   = {r['percent_of_initial']:.1f} % of the initial sync")
+    if "sync_maildir" in results:
+        m = results["sync_maildir"]
+        lines.append(row("mailshift sync -> Maildir", m, None, m["peak_rss_mb"], "engine_cpu_seconds")
+                     + f"   = {m['ratio_to_probe_fetch']:.2f} x probe FETCH")
+    lines += ["", "Per sync process (initial sync -> IMAP | re-sync | -> Maildir): seconds, peak RSS MB, CPU s"]
+    per: dict[str, list[str]] = defaultdict(list)
+    for key in ("sync_imap", "resync_imap", "sync_maildir"):
+        for proc in results.get(key, {}).get("processes", []):
+            per[proc["user"]].append(f"{proc['process_seconds']:7.2f}s {proc['peak_rss_mb']:6.0f} MB {proc['cpu_seconds']:6.1f}")
+    for user, cells in per.items():
+        proc = results["sync_imap"]["processes"][[p["user"] for p in results["sync_imap"]["processes"]].index(user)]
+        lines.append(f"  {user} ({proc['messages_copied']:>5} msgs, {proc['bytes_copied'] / 1e6:6.1f} MB): " + " | ".join(cells))
+    for key in ("sync_imap", "resync_imap", "sync_maildir"):
+        for failure in results.get(key, {}).get("failures", []):
+            lines.append(f"  FAILED ({key}) {failure}")
+    lines += ["", "Copies checked against the source (bodies per folder; flags and dates reported apart):"]
+    for side, per_user in results["verify"].items():
+        if side == "seconds":
+            continue
+        equal = sum(1 for v in per_user.values() if v["equal"])
+        exact = sum(1 for v in per_user.values() if v["flags_and_dates_equal"])
+        lines.append(f"  {side} target: {equal}/{len(per_user)} users equal, {exact}/{len(per_user)} also in flags and dates")
+        for user, v in per_user.items():
+            for problem in v["problems"] + v["flag_or_date_differences"]:
+                lines.append(f"    {user}: {problem}")
+    lines += ["", f"{'goal':<52}{'measured':>12}{'goal':>8}  verdict"]
+    for g in results["goals"]:
+        lines.append(f"{g['goal']:<52}{str(g['measured']):>12}{str(g['target']):>8}  {_mark(g['met'])}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=6, help="mailboxes (default 6)")
+    parser.add_argument("--messages", type=int, default=2000, help="messages per mailbox (default 2000)")
+    parser.add_argument("--parallel", type=int, default=2,
+                        help="users at a time, for the probe and the syncs (default 2: the best aggregate on 2 cores)")
+    parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED, help="corpus seed")
+    parser.add_argument("--security", choices=("None", "Ssl", "Tls"), default="None",
+                        help="transport for probe and syncs (default None: plain IMAP on loopback)")
+    parser.add_argument("--no-maildir", action="store_true", help="skip the sync into Maildir trees")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(ROOT)})")
+    args = parser.parse_args(argv)
+    if args.users < 1 or args.messages < 10 or args.parallel < 1:
+        parser.error("--users and --parallel must be >= 1, --messages >= 10")
+    missing = dovecot_missing_message()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+    cfg = Config(args.users, args.messages, args.parallel, args.seed, args.security, not args.no_maildir, args.output)
+    with _terminated_as_exit():
+        results = bench(cfg)
+    cfg.output.parent.mkdir(parents=True, exist_ok=True)
+    cfg.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(report(results))
+    print(f"figures written to {cfg.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

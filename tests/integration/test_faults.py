@@ -1,0 +1,118 @@
+"""Faults between the engine and the servers: dropped connections, throttling, SIGKILL."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.imap import ImapEndpoint, Security
+from tests.conftest import NewProxy, NewUser
+from tests.integration.test_sync import content, give_tree, imap_target, run
+from tests.servers.dovecot import DovecotServer
+from tests.servers.mailbox import Mail, client, fill, make_message, snapshot
+from tests.servers.proxy import BYE_TOO_MANY
+
+pytestmark = pytest.mark.integration
+
+
+def test_dropped_connections_are_resumed_and_the_copy_is_exact(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, fault_proxy: NewProxy, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 300, "Work": 60}, size=4000)
+    proxy = fault_proxy(dovecot_slash.host, dovecot_slash.port)
+    proxy.cut_after_bytes = 250_000  # every source connection dies after 250 kB
+    source = ImapEndpoint(host=proxy.host, port=proxy.port, security=Security.NONE, user=user, password=password)
+    report = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db", backoff_start=0.01, reconnect_attempts=20)
+    assert report.outcome == "Synced", report.error
+    assert proxy.cuts >= 4
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+    assert report.skipped_items == []
+
+
+def test_throttled_logins_pause_and_retry_instead_of_failing(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, fault_proxy: NewProxy,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 5})
+    proxy = fault_proxy(dovecot_slash.host, dovecot_slash.port)
+    proxy.greet_next(2, BYE_TOO_MANY)
+    source = ImapEndpoint(host=proxy.host, port=proxy.port, security=Security.NONE, user=user, password=password)
+    with caplog.at_level(logging.WARNING, logger="engine.sync"):
+        report = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db", throttle_max_pause=0.05)
+    assert report.outcome == "Synced", report.error
+    assert proxy.greeted == 2
+    assert sum("throttled" in r.getMessage() and "Too many simultaneous connections" in r.getMessage() for r in caplog.records) == 2
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+
+
+def _count(server: DovecotServer, user: str) -> int:
+    total = 0
+    with client(server, user) as imap:
+        for flags, _, name in imap.list_folders():
+            if b"\\Noselect" not in flags:
+                total += int(imap.folder_status(name, ["MESSAGES"])[b"MESSAGES"])
+    return total
+
+
+@pytest.mark.parametrize("target_kind", ["imap", "maildir"])
+def test_sigkill_at_random_moments_never_duplicates_or_loses(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path, target_kind: str
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, target_password = new_user(dovecot_dot)
+    big = [Mail(make_message(5000 + i, size=150_000, folder="Big"), ("\\Seen",)) for i in range(40)]
+    fill(dovecot_slash, user, {"INBOX": 3000, "Archive/2020": 1500, "Big": big}, size=3000)
+    total = 3000 + 1500 + 40
+    env = dict(os.environ, MAILSHIFT_SOURCE_PASSWORD=password, MAILSHIFT_TARGET_PASSWORD=dovecot_dot.master_password)
+    command = [
+        sys.executable, "-m", "engine.cli", "sync",
+        "--source-host", dovecot_slash.host, "--source-port", str(dovecot_slash.port), "--source-security", "None",
+        "--source-user", user, "--state", str(tmp_path / "state.db"),
+    ]
+    reader, _ = new_user(dovecot_dot)
+    maildir = dovecot_dot.maildir(reader)  # read back through Dovecot at the end
+    if target_kind == "imap":
+        command += [
+            "--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "None",
+            "--target-user", dovecot_dot.master_user, "--target-authzid", target_user,
+        ]
+    else:
+        command += ["--target-maildir", str(maildir)]
+
+    def copied() -> int:
+        if target_kind == "imap":
+            return _count(dovecot_dot, target_user)
+        return sum(len(files) for folder, _, files in os.walk(maildir) if folder.endswith(("cur", "new")))
+
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    partial = []
+    for _ in range(10):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 2.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        partial.append(copied())
+    finished = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, (seed, finished.stdout, finished.stderr)
+    assert any(0 < n < total for n in partial), (seed, partial)  # some kills did land mid-copy
+    assert all(n <= total for n in partial), (seed, partial)  # never a duplicate, even mid-way
+    if target_kind == "imap":
+        got = snapshot(dovecot_dot, target_user)
+    else:
+        give_tree(dovecot_dot, maildir)
+        got = snapshot(dovecot_dot, reader)
+    assert content(got) == content(snapshot(dovecot_slash, user)), seed
+    assert sum(len(m) for m in got.values()) == total

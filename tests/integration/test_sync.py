@@ -1,0 +1,422 @@
+"""The sync engine against real Dovecot servers: exact, incremental, mapped, limited, secure."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import AuthenticationFailed, CertificateRejected
+from engine.imap import ImapEndpoint, ImapSession, Security
+from engine.maildir import MaildirTarget
+from engine.store import Store
+from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
+from engine.targets import ImapTarget, Target
+from tests.conftest import NewUser
+from tests.servers.dovecot import DovecotServer
+from tests.servers.mailbox import Mail, client, create_folder, deliver, fill, imap_name, make_message, snapshot
+
+pytestmark = pytest.mark.integration
+
+UTC = datetime.UTC
+Snapshot = dict[str, list[tuple[str, frozenset[str], int]]]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def source_endpoint(server: DovecotServer, user: str, password: str, **kw: Any) -> ImapEndpoint:
+    return ImapEndpoint(host=server.host, port=server.port, security=Security.NONE, user=user, password=password, **kw)
+
+
+def master_endpoint(server: DovecotServer, user: str) -> ImapEndpoint:
+    """The admin's way in: SASL PLAIN as the master user acting as ``user``."""
+    return ImapEndpoint(
+        host=server.host, port=server.port, security=Security.NONE,
+        user=server.master_user, authzid=user, password=server.master_password,
+    )
+
+
+def run(
+    source: ImapEndpoint,
+    target: Callable[[], Target],
+    state: Path,
+    key: str = "mailbox",
+    **options: Any,
+) -> SyncReport:
+    store = Store(state)
+    try:
+        return MailboxSync(source, target, store, key, SyncOptions(**options)).run()
+    finally:
+        store.close()
+
+
+def imap_target(server: DovecotServer, user: str) -> Callable[[], Target]:
+    endpoint = master_endpoint(server, user)
+    return lambda: ImapTarget(endpoint)
+
+
+def content(snap: Snapshot) -> Snapshot:
+    """A snapshot without empty folders (hierarchy-only parents exist on one side only)."""
+    return {name: messages for name, messages in snap.items() if messages}
+
+
+def renamed(snap: Snapshot, names: dict[str, str]) -> Snapshot:
+    return {names.get(name, name): messages for name, messages in snap.items()}
+
+
+def give_tree(server: DovecotServer, root: Path) -> None:
+    """Hand a Maildir written by the test process to the server's mail user."""
+    server.give(root)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            server.give(Path(folder) / name)
+
+
+# --------------------------------------------------------------------------- exact copies
+
+SOURCE_FOLDERS = {
+    "INBOX": 40,
+    "Archive/2019": 12,
+    "Archive/2019/Q1": 3,
+    "Projekte/Überblick": 5,
+    "日本語": 4,
+}
+
+
+@pytest.mark.parametrize(("src_name", "dst_name"), [("dovecot_slash", "dovecot_dot"), ("dovecot_dot", "dovecot_slash")])
+def test_full_copy_is_exact_between_layouts(
+    request: pytest.FixtureRequest, new_user: NewUser, tmp_path: Path, src_name: str, dst_name: str
+) -> None:
+    src: DovecotServer = request.getfixturevalue(src_name)
+    dst: DovecotServer = request.getfixturevalue(dst_name)
+    user, password = new_user(src)
+    target_user, _ = new_user(dst)
+    fill(src, user, SOURCE_FOLDERS, size=3000)
+    deliver(src, user, "INBOX", make_message(900, subject="keywords"), flags=("\\Seen", "$Forwarded", "Work"),
+            internaldate=datetime.datetime(2009, 2, 3, 4, 5, 6, tzinfo=UTC))
+    deliver(src, user, "INBOX", make_message(901, with_message_id=False, size=70_000), flags=("\\Draft",))
+
+    report = run(source_endpoint(src, user, password), imap_target(dst, target_user), tmp_path / "s.db")
+
+    assert report.outcome is Outcome.SYNCED, report.error
+    before = content(snapshot(src, user))
+    after = content(snapshot(dst, target_user))
+    assert after == before
+    assert sum(len(m) for m in after.values()) == sum(SOURCE_FOLDERS.values()) + 2
+    assert report.progress["messages_copied"] == sum(SOURCE_FOLDERS.values()) + 2
+    assert report.progress["messages_total"] == sum(SOURCE_FOLDERS.values()) + 2
+
+
+def test_second_run_copies_nothing_and_changes_nothing(dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 30, "Work": 10})
+    source = source_endpoint(dovecot_slash, user, password)
+    first = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    copied = snapshot(dovecot_dot, target_user)
+    second = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    assert first.progress["messages_copied"] == 40
+    assert second.outcome is Outcome.SYNCED
+    assert second.progress["messages_copied"] == 0
+    assert second.progress["flags_updated"] == 0
+    assert snapshot(dovecot_dot, target_user) == copied
+
+
+def test_incremental_sync_carries_new_mail_flags_and_optionally_deletions(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 20, "Work": 5})
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+    run(source, target, tmp_path / "s.db")
+
+    with client(dovecot_slash, user) as imap:
+        imap.select_folder("INBOX")
+        uids = imap.search("ALL")
+        before = imap.get_flags(uids[:7])
+        imap.add_flags(uids[:3], ["\\Flagged", "Important"])
+        imap.remove_flags(uids[3:6], ["\\Seen"])
+        imap.set_flags(uids[6:7], ["\\Answered"])
+        after = imap.get_flags(uids[:7])
+        changed = sum(set(before[u]) != set(after[u]) for u in uids[:7])
+        imap.delete_messages(uids[-2:])
+        imap.expunge()
+    deliver(dovecot_slash, user, "INBOX", make_message(500, subject="new one"), flags=("\\Seen",))
+    deliver(dovecot_slash, user, "Work", make_message(501, folder="Work"))
+
+    second = run(source, target, tmp_path / "s.db")
+    assert second.progress["messages_copied"] == 2
+    assert second.progress["messages_deleted"] == 0
+    source_now, target_now = snapshot(dovecot_slash, user), snapshot(dovecot_dot, target_user)
+    assert target_now["Work"] == source_now["Work"]
+    # deletions are not carried by default: the two deleted messages are still on the target
+    assert len(target_now["INBOX"]) == len(source_now["INBOX"]) + 2
+    assert set(source_now["INBOX"]) <= set(target_now["INBOX"])
+    assert changed >= 5
+    assert second.progress["flags_updated"] == changed
+
+    third = run(source, target, tmp_path / "s.db", sync_deletions=True)
+    assert third.progress["messages_deleted"] == 2
+    assert third.progress["messages_copied"] == 0
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+
+
+def test_uidvalidity_reset_on_source_copies_nothing_twice(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"Reset": 15})
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+    run(source, target, tmp_path / "s.db")
+
+    with client(dovecot_slash, user) as imap:
+        old = imap.folder_status("Reset", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+        imap.rename_folder("Reset", "Reset-old")
+        new = old
+        while new == old:  # Dovecot derives UIDVALIDITY from the clock
+            imap.create_folder("Reset")
+            new = imap.folder_status("Reset", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+            if new == old:
+                imap.delete_folder("Reset")
+        imap.select_folder("Reset-old")
+        imap.copy(imap.search("ALL"), "Reset")
+        imap.close_folder()
+        imap.delete_folder("Reset-old")
+    deliver(dovecot_slash, user, "Reset", make_message(77, folder="Reset"))
+
+    report = run(source, target, tmp_path / "s.db")
+    assert report.outcome is Outcome.SYNCED, report.error
+    assert report.progress["messages_copied"] == 1
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+    again = run(source, target, tmp_path / "s.db")
+    assert again.progress["messages_copied"] == 0
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_special_folders_exclusions_and_odd_names(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(
+        dovecot_slash,
+        user,
+        {
+            "INBOX": 3,
+            "Sent Items": 4,
+            "Deleted Items": 2,
+            "Junk E-mail": 2,
+            "Éléments envoyés": 1,
+            "Dr. Jones": 2,
+            "Projects": 1,
+            "Projects/Old": 1,
+            "Keep": 1,
+            "Keep/Child": 1,
+            "#Notes#": 1,
+        },
+    )
+    report = run(
+        source_endpoint(dovecot_slash, user, password),
+        imap_target(dovecot_dot, target_user),
+        tmp_path / "s.db",
+        exclude=("projects/*", "Keep", "#JunkEmail#", "\\#Notes\\#"),
+    )
+    assert report.outcome is Outcome.SYNCED, report.error
+    target_snap = content(snapshot(dovecot_dot, target_user))
+    source_snap = content(snapshot(dovecot_slash, user))
+    assert sorted(target_snap) == ["Deleted Items", "Dr_ Jones", "INBOX", "Keep/Child", "Sent"] or sorted(target_snap) == [
+        "Dr_ Jones", "INBOX", "Keep/Child", "Sent", "Trash"
+    ]
+    assert sorted(target_snap) == ["Dr_ Jones", "INBOX", "Keep/Child", "Sent", "Trash"]
+    assert target_snap["Sent"] == sorted(source_snap["Sent Items"] + source_snap["Éléments envoyés"])
+    assert target_snap["Trash"] == source_snap["Deleted Items"]
+    assert target_snap["Dr_ Jones"] == source_snap["Dr. Jones"]
+    excluded = {e["source"]: e["pattern"] for e in report.excluded}
+    assert excluded == {
+        "Projects": "projects/*", "Projects/Old": "projects/*", "Keep": "Keep",
+        "Junk E-mail": "#JunkEmail#", "#Notes#": "\\#Notes\\#",
+    }
+    notes = {f["source"]: f.get("note") for f in report.folders}
+    assert "Dr_ Jones" in (notes["Dr. Jones"] or "")
+    with client(dovecot_dot, target_user) as imap:
+        listed = {name: set(flags) for flags, _, name in imap.list_folders()}
+    assert b"\\Sent" in listed["INBOX.Sent"]
+    assert b"\\Trash" in listed["INBOX.Trash"]
+
+
+def test_user_root_maps_a_subtree_as_the_mailbox(
+    dovecot_dot: DovecotServer, dovecot_slash: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    admin, password = new_user(dovecot_dot)
+    target_user, _ = new_user(dovecot_slash)
+    fill(dovecot_dot, admin, {"INBOX": 2, "users/terry": 3, "users/terry/Sent": 2, "users/terry/Reports": 1, "users/ann": 4})
+    report = run(
+        source_endpoint(dovecot_dot, admin, password),
+        imap_target(dovecot_slash, target_user),
+        tmp_path / "s.db",
+        user_root="users/terry",
+    )
+    assert report.outcome is Outcome.SYNCED, report.error
+    source_snap = snapshot(dovecot_dot, admin)
+    assert content(snapshot(dovecot_slash, target_user)) == {
+        "INBOX": source_snap["users/terry"],
+        "Sent": source_snap["users/terry/Sent"],
+        "Reports": source_snap["users/terry/Reports"],
+    }
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def test_large_items_over_the_engine_limit_are_skipped_and_reported(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 5})
+    when = datetime.datetime(2015, 6, 7, 8, 9, 10, tzinfo=UTC)
+    deliver(dovecot_slash, user, "INBOX", make_message(600, size=300_000, subject="Big report"), internaldate=when)
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+
+    failed = run(source, target, tmp_path / "s.db", max_item_size=100_000)
+    assert failed.outcome is Outcome.FAILED
+    assert "1 large items, more than LargeItemLimit 0 allows" in (failed.error or "")
+    [item] = failed.skipped_items
+    assert (item.folder, item.kind, item.subject, item.size) == ("INBOX", "LargeItem", "Big report", 300_000)
+    assert "over the 100000-byte limit" in item.reason
+
+    accepted = run(source, target, tmp_path / "s.db", max_item_size=100_000, large_item_limit=1)
+    assert accepted.outcome is Outcome.SYNCED, accepted.error
+    assert len(snapshot(dovecot_dot, target_user)["INBOX"]) == 5
+    assert [s.subject for s in accepted.skipped_items] == ["Big report"]
+
+
+def test_target_refusing_an_oversized_message_counts_a_large_item(
+    dovecot_slash: DovecotServer, dovecot_small: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_small)
+    fill(dovecot_slash, user, {"INBOX": 6})
+    deliver(dovecot_slash, user, "INBOX", make_message(700, size=1_500_000, subject="Too big for the target"))
+    fill(dovecot_slash, user, {"INBOX": [make_message(701 + i) for i in range(3)]})
+    report = run(
+        source_endpoint(dovecot_slash, user, password), imap_target(dovecot_small, target_user), tmp_path / "s.db",
+        large_item_limit=1,
+    )
+    assert report.outcome is Outcome.SYNCED, report.error
+    [item] = report.skipped_items
+    assert item.kind == "LargeItem" and item.subject == "Too big for the target"
+    assert "[LIMIT]" in item.reason
+    source_inbox = snapshot(dovecot_slash, user)["INBOX"]
+    assert len(snapshot(dovecot_small, target_user)["INBOX"]) == len(source_inbox) - 1 == 9
+
+
+def test_message_the_source_cannot_deliver_is_a_bad_item(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 8})
+    broken = deliver(dovecot_slash, user, "INBOX", make_message(800, subject="Corrupt on disk"))
+    # A wrong size in the Maildir file name makes Dovecot drop the connection on every read.
+    assert ",S=" in broken.name
+    os.rename(broken, str(broken).replace(",S=", ",S=9"))
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+    failed = run(source, target, tmp_path / "s.db", backoff_start=0.01)
+    assert failed.outcome is Outcome.FAILED
+    assert "1 bad items, more than BadItemLimit 0 allows" in (failed.error or "")
+    [item] = failed.skipped_items
+    assert item.kind == "BadItem" and item.folder == "INBOX" and item.uid == 9
+    assert "failed each time it sent the message" in item.reason  # unreadable, even its subject
+    report = run(source, target, tmp_path / "s.db", bad_item_limit=1, backoff_start=0.01)
+    assert report.outcome is Outcome.SYNCED, report.error
+    assert len(snapshot(dovecot_dot, target_user)["INBOX"]) == 8
+
+
+# --------------------------------------------------------------------------- logins and TLS
+
+
+def test_master_user_login_string_and_authzid_both_work(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, _ = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 4})
+    source = source_endpoint(dovecot_slash, f"{user}*{dovecot_slash.master_user}", dovecot_slash.master_password)
+    report = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    assert report.outcome is Outcome.SYNCED, report.error
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+
+
+def test_wrong_password_fails_the_mailbox_without_showing_it(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, _ = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    report = run(source_endpoint(dovecot_slash, user, "Wrong-Pa$$word1"), imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    assert report.outcome is Outcome.FAILED
+    assert "refused the credentials" in (report.error or "")
+    assert "Wrong-Pa$$word1" not in repr(report.as_dict())
+    with pytest.raises(AuthenticationFailed):
+        ImapSession(source_endpoint(dovecot_slash, user, "Wrong-Pa$$word1"))
+
+
+@pytest.mark.parametrize("security", [Security.SSL, Security.TLS])
+def test_self_signed_certificates_are_refused_unless_accepted(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path, security: Security
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 2})
+    port = dovecot_slash.ssl_port if security is Security.SSL else dovecot_slash.port
+    strict = ImapEndpoint(host="localhost", port=port, security=security, user=user, password=password)
+    with pytest.raises(CertificateRejected, match="not trusted"):
+        ImapSession(strict)
+    refused = run(strict, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    assert refused.outcome is Outcome.FAILED and "accept untrusted certificates" in (refused.error or "")
+    lenient = ImapEndpoint(host="localhost", port=port, security=security, user=user, password=password,
+                           accept_untrusted_certificates=True)
+    accepted = run(lenient, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+    assert accepted.outcome is Outcome.SYNCED, accepted.error
+    assert accepted.progress["messages_copied"] == 2
+
+
+# --------------------------------------------------------------------------- Maildir target
+
+
+def test_maildir_target_is_read_back_exactly_through_dovecot(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    reader, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 25, "Sent": 4, "Archive/2020": 6, "Entwürfe/Alt": 2})
+    deliver(dovecot_slash, user, "INBOX", make_message(910), flags=("\\Seen", "$Forwarded", "Work"))
+    maildir = dovecot_dot.maildir(reader)
+    source = source_endpoint(dovecot_slash, user, password)
+    report = run(source, lambda: MaildirTarget(maildir), tmp_path / "s.db")
+    assert report.outcome is Outcome.SYNCED, report.error
+    with client(dovecot_slash, user) as imap:
+        imap.select_folder("INBOX")
+        imap.add_flags(imap.search("UNFLAGGED")[:2], ["\\Flagged"])
+    deliver(dovecot_slash, user, "Sent", make_message(911, folder="Sent"))
+    again = run(source, lambda: MaildirTarget(maildir), tmp_path / "s.db")
+    assert again.progress["messages_copied"] == 1 and again.progress["flags_updated"] == 2
+    give_tree(dovecot_dot, maildir)
+    expected = renamed(content(snapshot(dovecot_slash, user)), {"Entwürfe/Alt": "Drafts/Alt"})
+    assert content(snapshot(dovecot_dot, reader)) == expected
+    with client(dovecot_dot, reader) as imap:
+        subscribed = {name for _, _, name in imap.list_sub_folders()}
+    assert {"INBOX.Sent", "INBOX.Archive.2020", "INBOX.Drafts.Alt"} <= subscribed

@@ -1,0 +1,5 @@
+"""Throwaway real servers for integration tests and the benchmark.
+
+Dovecot instances (``dovecot``), mailbox fillers and readers (``mailbox``), and a
+fault-injecting TCP proxy (``proxy``).
+"""
