@@ -24,7 +24,7 @@ system-deps:
 	fi
 
 run: venv system-deps
-	$(PY) -m engine.demo
+	$(PY) -m bench.demo
 
 test: venv system-deps
 	$(PY) -m mypy

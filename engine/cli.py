@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
+from engine.folders import parse_excludes
 from engine.imap import ImapEndpoint, Security
 from engine.maildir import MaildirTarget
 from engine.store import Store
@@ -169,6 +170,7 @@ def _run_sync(args: argparse.Namespace) -> int:
     key = f"imap:{source.user}@{source.host}:{source.effective_port}" + (
         f"/{source.authzid}" if source.authzid else ""
     ) + f" -> {target_name}"
+    parse_excludes(args.exclude_folder)  # a bad pattern is a usage error, reported before connecting
     options = SyncOptions(
         exclude=tuple(args.exclude_folder),
         user_root=args.user_root,

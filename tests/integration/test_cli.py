@@ -1,0 +1,93 @@
+"""``mailshift sync`` as an administrator runs it: a process, a password in the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NewUser
+from tests.servers.dovecot import DovecotServer
+from tests.servers.mailbox import fill, snapshot
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Pa$$word1-cli"
+
+
+def mailshift(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def source_args(server: DovecotServer, user: str) -> list[str]:
+    return ["--source-host", server.host, "--source-port", str(server.port), "--source-security", "None", "--source-user", user]
+
+
+def test_sync_json_summary_and_incremental_rerun(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user = f"cli.{tmp_path.name[-12:]}".replace("_", "-")
+    dovecot_slash.add_user(user, PASSWORD)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 12, "Sent Items": 3, "Junk Mail": 2})
+    env = dict(os.environ, MAILSHIFT_SOURCE_PASSWORD=PASSWORD, MAILSHIFT_TARGET_PASSWORD=dovecot_dot.master_password)
+    args = [
+        "sync", *source_args(dovecot_slash, user),
+        "--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "none",
+        "--target-user", f"{target_user}*{dovecot_dot.master_user}",
+        "--exclude-folder", "Junk Mail", "--state", str(tmp_path / "state.db"), "--json",
+    ]
+    first = mailshift(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["outcome"] == "Synced"
+    assert summary["messages_copied"] == 15
+    assert summary["excluded"] == [{"source": "Junk Mail", "pattern": "Junk Mail"}]
+    assert {f["source"]: f["target"] for f in summary["folders"]} == {"INBOX": "INBOX", "Sent Items": "INBOX.Sent"}
+    assert summary["skipped_items"] == []
+    second = json.loads(mailshift(*args, env=env).stdout)
+    assert second["messages_copied"] == 0
+    copied = snapshot(dovecot_dot, target_user)
+    assert copied["INBOX"] == snapshot(dovecot_slash, user)["INBOX"]
+    for output in (first.stdout, first.stderr):
+        assert PASSWORD not in output and dovecot_dot.master_password not in output
+    state = (tmp_path / "state.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
+    assert PASSWORD.encode() not in state and dovecot_dot.master_password.encode() not in state
+    rows = sqlite3.connect(tmp_path / "state.db").execute("SELECT count(*) FROM message_map").fetchone()[0]
+    assert rows == 15
+
+
+def test_usage_errors_exit_2_with_a_clear_message(dovecot_slash: DovecotServer, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHIFT_")}
+    base = ["sync", *source_args(dovecot_slash, "nobody"), "--state", str(tmp_path / "s.db")]
+    missing = mailshift(*base, "--target-maildir", str(tmp_path / "md"), env=env)
+    assert missing.returncode == 2
+    assert "MAILSHIFT_SOURCE_PASSWORD, which is not set" in missing.stderr
+    env["MAILSHIFT_SOURCE_PASSWORD"] = "x"
+    no_target = mailshift(*base, env=env)
+    assert no_target.returncode == 2 and "--target-maildir PATH, or --target-host" in no_target.stderr
+    bad_pattern = mailshift(*base, "--target-maildir", str(tmp_path / "md"), "--exclude-folder", "Arch*ve", env=env)
+    assert bad_pattern.returncode == 2 and "Arch*ve" in bad_pattern.stderr
+    bad_limit = mailshift(*base, "--target-maildir", str(tmp_path / "md"), "--bad-item-limit", "lots", env=env)
+    assert bad_limit.returncode == 2 and "Unlimited or a number from 0 to 2147483647" in bad_limit.stderr
+
+
+def test_refused_login_exits_1_without_echoing_the_password(
+    dovecot_slash: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, _ = new_user(dovecot_slash)
+    env = dict(os.environ, MAILSHIFT_SOURCE_PASSWORD="Wr0ng-Secret!")
+    result = mailshift(
+        "sync", *source_args(dovecot_slash, user), "--target-maildir", str(tmp_path / "md"),
+        "--state", str(tmp_path / "s.db"), env=env,
+    )
+    assert result.returncode == 1
+    assert "Failed" in result.stdout and "refused the credentials" in result.stdout
+    assert "Wr0ng-Secret!" not in result.stdout + result.stderr
