@@ -192,39 +192,106 @@ class SyncPhase:
         }
 
 
+#: A slim helper that starts the sync processes and reports their ``wait4`` usage. Peak RSS
+#: (``ru_maxrss``) counts the memory of the process that forked the child as well (its memory
+#: map at ``exec`` time), so the syncs must not be forked by this fat benchmark process: the
+#: helper, a fresh ``python -S``, adds a floor of about 10 MB, below any Python program's own.
+#: One JSON request per line on stdin, one JSON answer per line on stdout; at end of input
+#: (this process ended or gave up) it kills the syncs still running.
+_LAUNCHER = r"""
+import json, os, subprocess, sys, threading, time
+lock = threading.Lock()
+children = {}
+def reply(obj):
+    with lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+def job(req):
+    try:
+        with open(req["stdout"], "wb") as out, open(req["stderr"], "wb") as err:
+            started = time.monotonic()
+            proc = subprocess.Popen(req["argv"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=req["env"], cwd=req["cwd"])
+            with lock:
+                children[proc.pid] = proc
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            with lock:
+                children.pop(proc.pid, None)
+        reply({"id": req["id"], "returncode": proc.returncode, "seconds": time.monotonic() - started,
+               "maxrss_kb": usage.ru_maxrss, "cpu_seconds": usage.ru_utime + usage.ru_stime})
+    except BaseException as exc:
+        reply({"id": req["id"], "error": repr(exc)})
+threads = []
+for line in sys.stdin:
+    thread = threading.Thread(target=job, args=(json.loads(line),), daemon=True)
+    thread.start()
+    threads.append(thread)
+with lock:
+    running = list(children.values())
+for proc in running:
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+for thread in threads:
+    thread.join(30)
+"""
+
+
 class Syncs:
-    """Runs ``mailshift sync`` processes, a bounded number at a time; kills them on failure."""
+    """Runs ``mailshift sync`` processes, a bounded number at a time, through the launcher."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         script = Path(sys.executable).with_name("mailshift")
         self.command = [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
-        self._live: dict[int, subprocess.Popen[bytes]] = {}
+        self._helper = subprocess.Popen(
+            [sys.executable, "-S", "-c", _LAUNCHER],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=workdir,
+        )
         self._lock = threading.Lock()
+        self._waiting: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
+        self._ids = iter(range(1, 1 << 30))
+        self._reader = threading.Thread(target=self._read, name="launcher answers", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._helper.stdout is not None
+        for line in self._helper.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                future = self._waiting.pop(answer["id"], None)
+            if future is not None:
+                future.set_result(answer)
+        with self._lock:  # the helper ended: nobody will answer the rest
+            waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            future.set_exception(RuntimeError("the sync launcher ended"))
 
     def _one(self, user: str, args: Sequence[str], env: dict[str, str]) -> SyncRun:
         run = SyncRun(user)
-        out = self.workdir / f"{user}.{threading.get_ident()}.out"
-        err = self.workdir / f"{user}.{threading.get_ident()}.err"
-        started = time.monotonic()
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*self.command, "sync", *args],
-                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                env={**os.environ, **env}, cwd=self.workdir,
-            )
-            with self._lock:
-                self._live[proc.pid] = proc
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                with self._lock:
-                    self._live.pop(proc.pid, None)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        run.seconds = time.monotonic() - started
-        run.returncode = proc.returncode
-        run.peak_rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
-        run.cpu_seconds = usage.ru_utime + usage.ru_stime
+        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        with self._lock:
+            number = next(self._ids)
+            self._waiting[number] = future
+        out = self.workdir / f"{user}.{number}.out"
+        err = self.workdir / f"{user}.{number}.err"
+        request = {
+            "id": number, "argv": [*self.command, "sync", *args], "env": {**os.environ, **env},
+            "cwd": str(self.workdir), "stdout": str(out), "stderr": str(err),
+        }
+        assert self._helper.stdin is not None
+        with self._lock:
+            self._helper.stdin.write(json.dumps(request) + "\n")
+            self._helper.stdin.flush()
+        answer = future.result()
+        if "error" in answer:
+            raise RuntimeError(f"cannot run mailshift sync for {user}: {answer['error']}")
+        run.returncode = int(answer["returncode"])
+        run.seconds = float(answer["seconds"])
+        run.peak_rss_mb = answer["maxrss_kb"] / 1024  # kilobytes on Linux
+        run.cpu_seconds = float(answer["cpu_seconds"])
         run.stderr = err.read_text(errors="replace")
         text = out.read_text(errors="replace")
         with contextlib.suppress(json.JSONDecodeError):
@@ -244,20 +311,25 @@ class Syncs:
         except BaseException:
             for f in futures:
                 f.cancel()
-            self.kill_all()
+            self.close()
             raise
         finally:
             pool.shutdown(wait=True)
         wall = time.monotonic() - started
         return SyncPhase(name, parallel, wall, runs, meter.read() if meter else {})
 
-    def kill_all(self) -> None:
-        """Kill the sync processes still running (only ours, by pid)."""
-        with self._lock:
-            live = list(self._live.values())
-        for proc in live:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+    def close(self) -> None:
+        """Stop the launcher; it kills the syncs still running (only ours)."""
+        if self._helper.poll() is not None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert self._helper.stdin is not None
+            self._helper.stdin.close()
+        try:
+            self._helper.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self._helper.kill()
+            self._helper.wait()
 
 
 # --------------------------------------------------------------------------- checking copies
@@ -410,7 +482,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         target = stack.enter_context(DovecotServer(layout="dot", fsync=True))
         reader = stack.enter_context(DovecotServer(layout="dot", fsync=True)) if cfg.maildir else None
         syncs = Syncs(workdir)
-        stack.callback(syncs.kill_all)
+        stack.callback(syncs.close)
         say(f"servers up: source {source.root}, target {target.root}" + (f", maildir reader {reader.root}" if reader else ""))
 
         # -- corpus -----------------------------------------------------------------------
@@ -627,6 +699,10 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- printing
 
 
+def _cell(value: float | None, width: int) -> str:
+    return f"{value:>{width}.1f}" if value is not None else f"{'-':>{width}}"
+
+
 def _mark(met: bool) -> str:
     return "met" if met else "MISSED"
 
@@ -649,8 +725,8 @@ def report(results: dict[str, Any]) -> str:
     def row(label: str, d: dict[str, Any], ratio: float | None, rss: float | None, cpu_key: str) -> str:
         return (f"{label:<34}{d['wall_seconds']:>9.2f}{d['messages_per_second']:>9.0f}{d['mb_per_second']:>8.1f}"
                 f"{(f'{ratio:.2f}' if ratio is not None else '-'):>9}{(f'{rss:.0f} MB' if rss is not None else '-'):>10}"
-                f"{d.get(cpu_key, 0):>13.1f}{d.get('source_dovecot_cpu_seconds', 0):>10.1f}"
-                f"{d.get('target_dovecot_cpu_seconds', 0):>10.1f}")
+                f"{_cell(d.get(cpu_key), 13)}{_cell(d.get('source_dovecot_cpu_seconds'), 10)}"
+                f"{_cell(d.get('target_dovecot_cpu_seconds'), 10)}")
 
     lines.append(row("probe FETCH (source)", p["fetch"], None, None, "client_cpu_seconds"))
     lines.append(row("probe MULTIAPPEND (target)", p["append"], None, None, "client_cpu_seconds"))
@@ -661,8 +737,8 @@ def report(results: dict[str, Any]) -> str:
     lines.append(row("mailshift sync -> IMAP", s, s["ratio_to_probe_limit"], s["peak_rss_mb"], "engine_cpu_seconds"))
     r = results["resync_imap"]
     lines.append(f"{'mailshift re-sync, no change':<34}{r['wall_seconds']:>9.2f}{'':>9}{'':>8}{'':>9}"
-                 f"{r['peak_rss_mb']:>7.0f} MB{r['engine_cpu_seconds']:>13.1f}"
-                 f"{r.get('source_dovecot_cpu_seconds', 0):>10.1f}{r.get('target_dovecot_cpu_seconds', 0):>10.1f}"
+                 f"{r['peak_rss_mb']:>7.0f} MB{_cell(r['engine_cpu_seconds'], 13)}"
+                 f"{_cell(r.get('source_dovecot_cpu_seconds'), 10)}{_cell(r.get('target_dovecot_cpu_seconds'), 10)}"
                  f"   = {r['percent_of_initial']:.1f} % of the initial sync")
     if "sync_maildir" in results:
         m = results["sync_maildir"]

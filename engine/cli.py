@@ -20,7 +20,7 @@ from pathlib import Path
 from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
-from engine.imap import ImapEndpoint, Security
+from engine.imap import LOGIN_PLACEHOLDER, ImapEndpoint, Security
 from engine.maildir import MaildirTarget
 from engine.store import Store
 from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _side(sync, "source", required=True)
     _side(sync, "target", required=False)
+    sync.add_argument("--email", metavar="ADDRESS",
+                      help="the mailbox's e-mail address, replacing {EmailAddress} in the logins (e.g. --target-user '{EmailAddress}*master')")
     sync.add_argument("--target-maildir", type=Path, metavar="PATH", help="copy into this Maildir++ tree instead of an IMAP target")
     sync.add_argument("--exclude-folder", action="append", default=[], metavar="PATTERN",
                       help="ExcludeFolders pattern (repeatable): Name, Name/*, #Inbox#, \\#Literal\\#")
@@ -118,7 +120,7 @@ def _endpoint(args: argparse.Namespace, side: str, accept_untrusted: bool) -> Im
     password = os.environ.get(var)
     if password is None:
         raise ConfigurationError(f"the {side} password is read from the environment variable {var}, which is not set")
-    return ImapEndpoint(
+    endpoint = ImapEndpoint(
         host=getattr(args, f"{side}_host"),
         port=getattr(args, f"{side}_port"),
         security=getattr(args, f"{side}_security"),
@@ -127,6 +129,11 @@ def _endpoint(args: argparse.Namespace, side: str, accept_untrusted: bool) -> Im
         password=password,
         accept_untrusted_certificates=accept_untrusted,
     )
+    if args.email:
+        return endpoint.for_mailbox(args.email)
+    if LOGIN_PLACEHOLDER in endpoint.user + (endpoint.authzid or ""):
+        raise ConfigurationError(f"the {side} login contains {LOGIN_PLACEHOLDER}: give the address with --email")
+    return endpoint
 
 
 def _summary(report: SyncReport) -> str:

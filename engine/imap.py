@@ -13,7 +13,7 @@ import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ from engine.folders import Namespace, RemoteFolder
 from engine.messages import IDENTITY_HEADERS, MessageMeta, meta_from_fetch
 
 __all__ = [
+    "LOGIN_PLACEHOLDER",
     "FolderStatus",
     "ImapEndpoint",
     "ImapSession",
@@ -44,6 +45,10 @@ __all__ = [
     "Security",
     "throttle_pause",
 ]
+
+
+#: Placeholder of a login template, replaced by each mailbox's e-mail address.
+LOGIN_PLACEHOLDER = "{EmailAddress}"
 
 
 class Security(StrEnum):
@@ -94,6 +99,17 @@ class ImapEndpoint:
         """A description safe for logs and reports (never the password)."""
         who = f"{self.user} as {self.authzid}" if self.authzid else self.user
         return f"{who}@{self.host}:{self.effective_port} ({self.security.value})"
+
+    def for_mailbox(self, email: str) -> ImapEndpoint:
+        """This endpoint with ``{EmailAddress}`` in the login and authzid replaced by ``email``.
+
+        An admin login template such as ``{EmailAddress}*master`` (Dovecot master user) or an
+        authzid of ``{EmailAddress}`` serves every mailbox of a batch.
+        """
+        def fill(text: str | None) -> str | None:
+            return text.replace(LOGIN_PLACEHOLDER, email) if text is not None else None
+
+        return replace(self, user=fill(self.user) or "", authzid=fill(self.authzid))
 
     def ssl_context(self) -> ssl.SSLContext:
         """A context that verifies certificates unless the admin accepted untrusted ones."""

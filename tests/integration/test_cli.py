@@ -41,7 +41,7 @@ def test_sync_json_summary_and_incremental_rerun(
     args = [
         "sync", *source_args(dovecot_slash, user),
         "--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "none",
-        "--target-user", f"{target_user}*{dovecot_dot.master_user}",
+        "--target-user", "{EmailAddress}*" + dovecot_dot.master_user, "--email", target_user,
         "--exclude-folder", "Junk Mail", "--state", str(tmp_path / "state.db"), "--json",
     ]
     first = mailshift(*args, env=env)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -199,6 +201,88 @@ def test_uidvalidity_reset_on_source_copies_nothing_twice(
     assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
     again = run(source, target, tmp_path / "s.db")
     assert again.progress["messages_copied"] == 0
+
+
+class TargetWithoutUidplus(ImapTarget):
+    """A real Dovecot target whose UIDPLUS is ignored, as with servers that lack it."""
+
+    def __init__(self, endpoint: ImapEndpoint) -> None:
+        super().__init__(endpoint)
+        self.session.capabilities = self.session.capabilities - {"UIDPLUS"}
+
+
+def test_target_without_uidplus_is_mapped_by_fingerprint(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 25})
+    twins = [Mail(make_message(1, with_message_id=False), (), datetime.datetime(2020, 1, 1, tzinfo=UTC))] * 2
+    fill(dovecot_slash, user, {"Twins": twins})  # identical messages must still map one to one
+    source = source_endpoint(dovecot_slash, user, password)
+    endpoint = master_endpoint(dovecot_dot, target_user)
+    first = run(source, lambda: TargetWithoutUidplus(endpoint), tmp_path / "s.db")
+    assert first.outcome is Outcome.SYNCED, first.error
+    with client(dovecot_slash, user) as imap:
+        imap.select_folder("INBOX")
+        imap.set_flags(imap.search("ALL")[:4], ["\\Flagged", "Later"])
+    second = run(source, lambda: TargetWithoutUidplus(endpoint), tmp_path / "s.db")
+    assert second.progress["messages_copied"] == 0
+    assert second.progress["flags_updated"] == 4
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+    store = Store(tmp_path / "s.db")
+    try:
+        mailbox = store.mailbox("mailbox")
+        refs = {
+            folder: [m.target_ref for m in store.mapped(mailbox, folder, _uidvalidity(dovecot_slash, user, folder)).values()]
+            for folder in ("INBOX", "Twins")
+        }
+    finally:
+        store.close()
+    # every copy found its target UID, and the two identical messages got one each
+    assert sorted(refs["INBOX"], key=int) == [str(uid) for uid in range(1, 26)]
+    assert sorted(refs["Twins"]) == ["1", "2"]
+
+
+def _uidvalidity(server: DovecotServer, user: str, folder: str) -> int:
+    with client(server, user) as imap:
+        return int(imap.folder_status(folder, ["UIDVALIDITY"])[b"UIDVALIDITY"])
+
+
+def test_progress_is_readable_while_the_sync_runs(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 2500, "Archive": 500}, size=4000)
+    created = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def work() -> None:  # a Store belongs to the thread that opened it
+        store = Store(tmp_path / "s.db")
+        holder["sync"] = MailboxSync(
+            source_endpoint(dovecot_slash, user, password), imap_target(dovecot_dot, target_user), store, "m",
+            SyncOptions(chunk_messages=50),
+        )
+        created.set()
+        holder["report"] = holder["sync"].run()
+        store.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    created.wait(10)
+    seen: list[dict[str, Any]] = []
+    while worker.is_alive():
+        seen.append(holder["sync"].progress.snapshot())
+        time.sleep(0.005)
+    worker.join()
+    midway = [p for p in seen if 0 < p["messages_copied"] < 3000]
+    assert midway, "no snapshot caught the copy in progress"
+    assert all(p["messages_total"] == 3000 and p["bytes_total"] == 3000 * 4000 for p in midway)
+    assert all(p["current_folder"] in ("INBOX", "Archive") for p in midway)
+    copied = [p["messages_copied"] for p in seen]
+    assert copied == sorted(copied)  # counters only grow
+    assert holder["report"].progress["messages_copied"] == 3000
 
 
 # --------------------------------------------------------------------------- folders

@@ -4,7 +4,7 @@ import pytest
 
 from engine import defaults
 from engine.errors import ConfigurationError
-from engine.imap import Security, _appenduids, throttle_pause
+from engine.imap import ImapEndpoint, Security, _appenduids, throttle_pause
 
 
 def test_microsoft_backoff_hint_is_followed_and_capped() -> None:
@@ -36,3 +36,12 @@ def test_security_names_parse_case_insensitively() -> None:
     assert Security.parse(" TLS ") is Security.TLS
     with pytest.raises(ConfigurationError, match="None, Ssl, Tls"):
         Security.parse("starttls")
+
+
+def test_login_template_is_filled_per_mailbox() -> None:
+    admin = ImapEndpoint(host="h", user="{EmailAddress}*master", password="secret")
+    assert admin.for_mailbox("terrya@contoso.edu").user == "terrya@contoso.edu*master"
+    sasl = ImapEndpoint(host="h", user="admin", authzid="{EmailAddress}", password="secret")
+    filled = sasl.for_mailbox("annb@contoso.edu")
+    assert (filled.user, filled.authzid, filled.password) == ("admin", "annb@contoso.edu", "secret")
+    assert "secret" not in repr(filled) and "secret" not in filled.display
