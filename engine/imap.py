@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from imapclient import IMAPClient
+from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from engine import defaults
@@ -240,7 +241,6 @@ class ImapSession:
             ConnectionLost, CertificateRejected, AuthenticationFailed, Throttled.
         """
         self.endpoint = endpoint
-        self._selected: str | None = None
         where = f"connecting to {endpoint.display}"
         with _translated(where):
             use_ssl = endpoint.security is Security.SSL
@@ -341,7 +341,6 @@ class ImapSession:
         """SELECT (or EXAMINE) a folder and report its status."""
         with _translated(f"SELECT {name!r}"):
             info = self.client.select_folder(name, readonly=readonly)
-        self._selected = name
         perm = info.get(b"PERMANENTFLAGS")
         keywords: frozenset[str] | None
         if perm is None or b"\\*" in perm:
@@ -439,24 +438,44 @@ class ImapSession:
             for message in messages:
                 out.extend(self.append(folder, [message]))
             return out
-        payload = [
-            {"msg": m.body, "flags": sorted(m.flags), "date": m.internaldate} for m in messages
-        ]
-        with _translated(f"APPEND to {folder!r}"):
-            try:
-                response = self.client.multiappend(folder, payload)
-            except IMAPClientAbortError:
-                raise
-            except IMAPClientError as exc:
-                raise _append_refusal(folder, _text(exc.args)) from exc
-        if isinstance(response, tuple):
-            typ, data = response
-            text = _text(data)
-            if _text(typ).upper() != "OK":
-                raise _append_refusal(folder, text)
-        else:
-            text = _text(response)
+        try:
+            with _translated(f"APPEND to {folder!r}"):
+                typ, text = self._send_append(folder, messages)
+        except CommandRefused as exc:  # BAD: the server could not take this message as sent
+            raise _append_refusal(folder, str(exc)) from exc
+        if typ != "OK":
+            raise _append_refusal(folder, text)
         return _appenduids(text, len(messages))
+
+    def _send_append(self, folder: str, messages: Sequence[OutgoingMessage]) -> tuple[str, str]:
+        """Send one APPEND (MULTIAPPEND when several) without copying the bodies.
+
+        imapclient joins each literal with its announcement before sending, which costs two
+        copies of every message; here each body goes to the socket as it is, so memory stays
+        at one copy of the chunk however large a message is.
+
+        Returns:
+            The tagged status (OK, NO) and the response text.
+        """
+        imap = self.client._imap
+        plus = "LITERAL+" in self.capabilities
+        tag = imap._new_tag()
+        imap.send(tag + b" APPEND " + self.client._normalise_folder(folder))
+        for message in messages:
+            flags = " ".join(sorted(message.flags))
+            date = datetime_to_INTERNALDATE(message.internaldate)
+            imap.send(f' ({flags}) "{date}"'.encode("ascii"))
+            imap.send(b" {%d%s}\r\n" % (len(message.body), b"+" if plus else b""))
+            if not plus:
+                # Wait for the go-ahead; a server refusing early answers the command instead.
+                while imap._get_response() is not None:
+                    if imap.tagged_commands.get(tag):
+                        typ, data = imap._command_complete("APPEND", tag)
+                        return _text(typ).upper(), _text(data)
+            imap.send(message.body)
+        imap.send(b"\r\n")
+        typ, data = imap._command_complete("APPEND", tag)
+        return _text(typ).upper(), _text(data)
 
     def store_flags(self, uid: int, flags: Iterable[str]) -> None:
         """Replace the flags of one message in the selected folder."""
@@ -486,11 +505,6 @@ class ImapSession:
                 except ValueError:
                     return None
         return None
-
-    def keepalive(self) -> None:
-        """NOOP, to keep an idle connection from being dropped."""
-        with _translated("NOOP"):
-            self.client.noop()
 
 
 def _append_refusal(folder: str, text: str) -> MigrationError:

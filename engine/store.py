@@ -331,14 +331,6 @@ class Store:
                     (highest_uid, mailbox, source),
                 )
 
-    def drop_pending(self, mailbox: int, source: str, uidvalidity: int) -> None:
-        """Forget the uncertain window of an older UIDVALIDITY once it has been reconciled."""
-        with self._tx() as db:
-            db.execute(
-                "DELETE FROM pending WHERE mailbox_id=? AND source=? AND uidvalidity=?",
-                (mailbox, source, uidvalidity),
-            )
-
     def drop_stale(self, mailbox: int, source: str, uidvalidity: int) -> None:
         """Forget map rows of older UIDVALIDITYs that matched nothing (deleted on the source)."""
         with self._tx() as db:

@@ -21,7 +21,7 @@ __all__ = ["ImapTarget", "Target"]
 class Target(Protocol):
     """A mailbox store the sync can append to."""
 
-    #: True when the target records the internal date as sent and flags on append.
+    #: Where the copies go, for logs and reports (never a password).
     description: str
 
     def namespace(self) -> Namespace:

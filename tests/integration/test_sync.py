@@ -387,16 +387,27 @@ def test_large_items_over_the_engine_limit_are_skipped_and_reported(
     assert [s.subject for s in accepted.skipped_items] == ["Big report"]
 
 
+class TargetWithoutLiteralPlus(ImapTarget):
+    """A real Dovecot target driven without LITERAL+: each literal waits for the server's go-ahead."""
+
+    def __init__(self, endpoint: ImapEndpoint) -> None:
+        super().__init__(endpoint)
+        self.session.capabilities = self.session.capabilities - {"LITERAL+"}
+
+
+@pytest.mark.parametrize("target_class", [ImapTarget, TargetWithoutLiteralPlus])
 def test_target_refusing_an_oversized_message_counts_a_large_item(
-    dovecot_slash: DovecotServer, dovecot_small: DovecotServer, new_user: NewUser, tmp_path: Path
+    dovecot_slash: DovecotServer, dovecot_small: DovecotServer, new_user: NewUser, tmp_path: Path,
+    target_class: type[ImapTarget],
 ) -> None:
     user, password = new_user(dovecot_slash)
     target_user, _ = new_user(dovecot_small)
     fill(dovecot_slash, user, {"INBOX": 6})
     deliver(dovecot_slash, user, "INBOX", make_message(700, size=1_500_000, subject="Too big for the target"))
     fill(dovecot_slash, user, {"INBOX": [make_message(701 + i) for i in range(3)]})
+    endpoint = master_endpoint(dovecot_small, target_user)
     report = run(
-        source_endpoint(dovecot_slash, user, password), imap_target(dovecot_small, target_user), tmp_path / "s.db",
+        source_endpoint(dovecot_slash, user, password), lambda: target_class(endpoint), tmp_path / "s.db",
         large_item_limit=1,
     )
     assert report.outcome is Outcome.SYNCED, report.error
