@@ -403,7 +403,10 @@ class MailboxSync:
         self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
 
     def _reconcile_pending(self, plan: FolderPlan, tgt: Target) -> None:
-        for uidvalidity, items in self.store.pending(self._mailbox, plan.source).items():
+        pending = self.store.pending(self._mailbox, plan.source)
+        if not pending:
+            return
+        for uidvalidity, items in pending.items():
             by_target: dict[str, list[Pending]] = defaultdict(list)
             for item in items:
                 by_target[item.target].append(item)
