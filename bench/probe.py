@@ -40,6 +40,7 @@ __all__ = [
     "RawImap",
     "UserResult",
     "append_user",
+    "other_cpu",
     "chunked",
     "fetch_user",
     "run_phase",
@@ -243,6 +244,8 @@ class PhaseResult:
     parallel: int
     wall_seconds: float
     users: list[UserResult] = field(default_factory=list)
+    #: CPU seconds of the servers (and of the whole machine) during the phase, when measured.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -269,8 +272,18 @@ class PhaseResult:
             "messages_per_second": round(self.messages_per_second, 1),
             "mb_per_second": round(self.mb_per_second, 2),
             "client_cpu_seconds": round(sum(u.cpu_seconds for u in self.users), 2),
+            **self.cpu,
+            **other_cpu(self.cpu, sum(u.cpu_seconds for u in self.users)),
             "users": [vars(u) | {"seconds": round(u.seconds, 3), "cpu_seconds": round(u.cpu_seconds, 3)} for u in self.users],
         }
+
+
+def other_cpu(cpu: dict[str, float], client: float) -> dict[str, float]:
+    """CPU seconds the machine spent on anything but the client and the servers measured."""
+    if "machine_busy_cpu_seconds" not in cpu:
+        return {}
+    ours = client + sum(v for k, v in cpu.items() if k.endswith("_dovecot_cpu_seconds"))
+    return {"other_cpu_seconds": round(max(cpu["machine_busy_cpu_seconds"] - ours, 0.0), 2)}
 
 
 def _cpu() -> float:

@@ -89,16 +89,32 @@ def _dovecot_cpu(server: DovecotServer) -> float:
     return total
 
 
+def _machine_busy() -> float:
+    """CPU seconds all CPUs of the machine have been busy (not idle, not waiting for IO)."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0))
+
+
 class CpuMeter:
-    """CPU seconds the source and target Dovecot used during a phase (approximate)."""
+    """CPU seconds the Dovecot instances, and the whole machine, used during a phase.
+
+    Approximate: an imap process that lives across the phase boundary counts in full. The
+    machine's busy time minus ours tells how much other work ran meanwhile (other sessions on
+    a shared machine skew the figures).
+    """
 
     def __init__(self, servers: dict[str, DovecotServer]) -> None:
         self.servers = servers
         self.before = {name: _dovecot_cpu(s) for name, s in servers.items()}
+        self.busy = _machine_busy()
 
     def read(self) -> dict[str, float]:
+        busy = _machine_busy() - self.busy  # before the pause below, which would add the reaping
         time.sleep(0.3)  # let the imap processes of closed sessions end and be reaped
-        return {f"{name}_dovecot_cpu_seconds": round(_dovecot_cpu(s) - self.before[name], 2) for name, s in self.servers.items()}
+        out = {f"{name}_dovecot_cpu_seconds": round(_dovecot_cpu(s) - self.before[name], 2)
+               for name, s in self.servers.items()}
+        out["machine_busy_cpu_seconds"] = round(busy, 2)
+        return out
 
 
 # --------------------------------------------------------------------------- sync processes
@@ -187,6 +203,7 @@ class SyncPhase:
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "engine_cpu_seconds": round(sum(r.cpu_seconds for r in self.runs), 2),
             **self.cpu,
+            **probe.other_cpu(self.cpu, sum(r.cpu_seconds for r in self.runs)),
             "failures": self.failures,
             "processes": [r.row() for r in self.runs],
         }
@@ -419,6 +436,8 @@ class Config:
     security: str
     maildir: bool
     output: Path
+    repeat: int = 1
+    sync_env: dict[str, str] = field(default_factory=dict)
 
 
 def _port(server: DovecotServer, security: str) -> int:
@@ -462,16 +481,26 @@ def _terminated_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _best(phases: Sequence[Any]) -> Any:
+    """The repetition of a phase with the shortest wall time."""
+    return min(phases, key=lambda phase: phase.wall_seconds)
+
+
+def _walls(phases: Sequence[Any]) -> list[float]:
+    return [round(phase.wall_seconds, 3) for phase in phases]
+
+
 def bench(cfg: Config) -> dict[str, Any]:
     """Run the whole benchmark; return the figures."""
     results: dict[str, Any] = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "config": {
             "users": cfg.users, "messages_per_user": cfg.messages, "parallel": cfg.parallel,
-            "seed": cfg.seed, "security": cfg.security,
+            "repeat": cfg.repeat, "seed": cfg.seed, "security": cfg.security,
             "source": "Dovecot, layout slash, mail_fsync=optimized",
             "target": "Dovecot, layout dot (INBOX. prefix), mail_fsync=optimized",
             "sync_options": list(SYNC_OPTIONS),
+            "sync_env": dict(cfg.sync_env),
         },
         "machine": _machine(),
     }
@@ -491,10 +520,6 @@ def bench(cfg: Config) -> dict[str, Any]:
         for n in range(cfg.users):
             name, password = f"user{n:02d}", f"pw-{n:02d}-bench"
             users.append(corpus.generate(source, name, password, n, cfg.messages, cfg.users, cfg.seed))
-            target.add_user(name, password)
-            target.add_user(f"probe{n:02d}", password)
-            if reader:
-                reader.add_user(name, password)
             say(f"corpus {name}: {users[-1].messages} messages, {users[-1].bytes / 1e6:.1f} MB")
         total_messages = sum(u.messages for u in users)
         total_bytes = sum(u.bytes for u in users)
@@ -511,7 +536,6 @@ def bench(cfg: Config) -> dict[str, Any]:
             "seconds_to_write": round(time.monotonic() - t0, 1),
         }
         say(f"corpus: {total_messages} messages, {total_bytes / 1e6:.0f} MB in {time.monotonic() - t0:.1f}s")
-
         fetch_jobs = [
             probe.FetchJob(source.host, _port(source, cfg.security), cfg.security, u.user, u.password,
                            tuple(_encoded(source, f) for f in u.folders()))
@@ -522,35 +546,98 @@ def bench(cfg: Config) -> dict[str, Any]:
         results["corpus"]["seconds_to_index"] = round(time.monotonic() - t0, 1)
         say(f"source indexed (untimed first read) in {time.monotonic() - t0:.1f}s")
 
-        # -- probe --------------------------------------------------------------------------
         servers = {"source": source, "target": target}
-        meter = CpuMeter(servers)
-        fetched = probe.run_phase("fetch", probe.fetch_user, fetch_jobs, cfg.parallel)
-        fetch_cpu = meter.read()
-        if fetched.messages != total_messages or fetched.bytes != total_bytes:
-            raise RuntimeError(f"the FETCH probe read {fetched.messages} messages / {fetched.bytes} bytes, "
-                               f"the corpus has {total_messages} / {total_bytes}")
-        say(f"probe FETCH: {fetched.messages_per_second:.0f} msg/s, {fetched.mb_per_second:.1f} MB/s")
-        append_jobs = [
-            probe.AppendJob(
-                target.host, _port(target, cfg.security), cfg.security, f"probe{n:02d}", u.password,
-                tuple(
-                    (_encoded(target, folder), tuple((i.path, i.flags, i.internaldate) for i in u.items if i.folder == folder))
-                    for folder in u.folders()
-                ),
-            )
-            for n, u in enumerate(users)
-        ]
-        meter = CpuMeter(servers)
-        appended = probe.run_phase("append", probe.append_user, append_jobs, cfg.parallel)
-        append_cpu = meter.read()
-        say(f"probe MULTIAPPEND: {appended.messages_per_second:.0f} msg/s, {appended.mb_per_second:.1f} MB/s")
-        for n in range(cfg.users):  # the scratch copies are not needed any more
-            shutil.rmtree(target.maildir(f"probe{n:02d}"), ignore_errors=True)
+        fetches: list[probe.PhaseResult] = []
+        appends: list[probe.PhaseResult] = []
+        initials: list[SyncPhase] = []
+        resyncs: list[SyncPhase] = []
+        maildirs: list[SyncPhase] = []
+        imap_targets: list[list[str]] = []  # per repetition, the target user of each source user
+        md_targets: list[list[str]] = []
+        for rep in range(cfg.repeat):
+            tag = f"[{rep + 1}/{cfg.repeat}] "
+            # -- probe ------------------------------------------------------------------------
+            meter = CpuMeter(servers)
+            fetched = probe.run_phase("fetch", probe.fetch_user, fetch_jobs, cfg.parallel)
+            fetched.cpu = meter.read()
+            if fetched.messages != total_messages or fetched.bytes != total_bytes:
+                raise RuntimeError(f"the FETCH probe read {fetched.messages} messages / {fetched.bytes} bytes, "
+                                   f"the corpus has {total_messages} / {total_bytes}")
+            fetches.append(fetched)
+            say(f"{tag}probe FETCH: {fetched.wall_seconds:.2f}s, {fetched.messages_per_second:.0f} msg/s, "
+                f"{fetched.mb_per_second:.1f} MB/s")
+            scratch = [target.add_user(f"r{rep}p{n:02d}", u.password) for n, u in enumerate(users)]
+            append_jobs = [
+                probe.AppendJob(
+                    target.host, _port(target, cfg.security), cfg.security, scratch[n], u.password,
+                    tuple(
+                        (_encoded(target, folder),
+                         tuple((i.path, i.flags, i.internaldate) for i in u.items if i.folder == folder))
+                        for folder in u.folders()
+                    ),
+                )
+                for n, u in enumerate(users)
+            ]
+            meter = CpuMeter(servers)
+            appended = probe.run_phase("append", probe.append_user, append_jobs, cfg.parallel)
+            appended.cpu = meter.read()
+            appends.append(appended)
+            say(f"{tag}probe MULTIAPPEND: {appended.wall_seconds:.2f}s, {appended.messages_per_second:.0f} msg/s, "
+                f"{appended.mb_per_second:.1f} MB/s")
+            for name in scratch:  # the scratch copies are not needed any more
+                shutil.rmtree(target.maildir(name), ignore_errors=True)
+
+            # -- sync into IMAP, then a no-change re-sync -----------------------------------------
+            names = [target.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
+            state = workdir / f"state-imap-{rep}"
+            state.mkdir()
+            jobs = [
+                (u.user,
+                 _sync_args(source, u.user, cfg.security, state / f"{u.user}.db",
+                            ["--target-host", target.host, "--target-port", str(_port(target, cfg.security)),
+                             "--target-security", cfg.security, "--target-user", names[n]]),
+                 {"MAILSHIFT_SOURCE_PASSWORD": u.password, "MAILSHIFT_TARGET_PASSWORD": u.password, **cfg.sync_env})
+                for n, u in enumerate(users)
+            ]
+            initial = syncs.run("sync_imap", jobs, cfg.parallel, CpuMeter(servers))
+            initials.append(initial)
+            say(f"{tag}sync -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
+                f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB")
+            resync = syncs.run("resync_imap", jobs, cfg.parallel, CpuMeter(servers))
+            resyncs.append(resync)
+            say(f"{tag}no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
+            if imap_targets:  # keep only the last repetition's copies (for the check)
+                for name in imap_targets[-1]:
+                    shutil.rmtree(target.maildir(name), ignore_errors=True)
+            imap_targets.append(names)
+
+            # -- sync into Maildir ----------------------------------------------------------------
+            if reader:
+                names = [reader.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
+                state = workdir / f"state-maildir-{rep}"
+                state.mkdir()
+                jobs = [
+                    (u.user,
+                     _sync_args(source, u.user, cfg.security, state / f"{u.user}.db",
+                                ["--target-maildir", str(reader.maildir(names[n]))]),
+                     {"MAILSHIFT_SOURCE_PASSWORD": u.password, **cfg.sync_env})
+                    for n, u in enumerate(users)
+                ]
+                maildir = syncs.run("sync_maildir", jobs, cfg.parallel, CpuMeter({"source": source}))
+                maildirs.append(maildir)
+                say(f"{tag}sync -> Maildir: {maildir.wall_seconds:.2f}s, {maildir.messages_per_second:.0f} msg/s, "
+                    f"{maildir.mb_per_second:.1f} MB/s, peak RSS {maildir.peak_rss_mb:.0f} MB")
+                if md_targets:
+                    for name in md_targets[-1]:
+                        shutil.rmtree(reader.maildir(name), ignore_errors=True)
+                md_targets.append(names)
+
+        # -- the figures: best of the repetitions ---------------------------------------------
+        fetched, appended = _best(fetches), _best(appends)
         limit = fetched if fetched.messages_per_second <= appended.messages_per_second else appended
         results["probe"] = {
-            "fetch": fetched.as_dict() | fetch_cpu,
-            "append": appended.as_dict() | append_cpu,
+            "fetch": fetched.as_dict() | {"wall_seconds_all": _walls(fetches)},
+            "append": appended.as_dict() | {"wall_seconds_all": _walls(appends)},
             "limit": {
                 "bound_by": "fetch" if limit is fetched else "append",
                 "messages_per_second": round(limit.messages_per_second, 1),
@@ -558,80 +645,49 @@ def bench(cfg: Config) -> dict[str, Any]:
                 "wall_seconds": round(limit.wall_seconds, 3),
             },
         }
-
-        # -- sync into IMAP -------------------------------------------------------------------
-        def imap_jobs(state_dir: Path) -> list[tuple[str, list[str], dict[str, str]]]:
-            return [
-                (u.user,
-                 _sync_args(source, u.user, cfg.security, state_dir / f"{u.user}.db",
-                            ["--target-host", target.host, "--target-port", str(_port(target, cfg.security)),
-                             "--target-security", cfg.security, "--target-user", u.user]),
-                 {"MAILSHIFT_SOURCE_PASSWORD": u.password, "MAILSHIFT_TARGET_PASSWORD": u.password})
-                for u in users
-            ]
-
-        state_imap = workdir / "state-imap"
-        state_imap.mkdir()
-        say(f"mailshift sync -> IMAP, {cfg.parallel} at a time ...")
-        initial = syncs.run("sync_imap", imap_jobs(state_imap), cfg.parallel, CpuMeter(servers))
-        say(f"sync -> IMAP: {initial.wall_seconds:.1f}s, {initial.messages_per_second:.0f} msg/s, "
-            f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB")
-        say("no-change re-sync ...")
-        resync = syncs.run("resync_imap", imap_jobs(state_imap), cfg.parallel, CpuMeter(servers))
-        say(f"re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
+        initial, resync = _best(initials), _best(resyncs)
         results["sync_imap"] = initial.as_dict() | {
+            "wall_seconds_all": _walls(initials),
             "ratio_to_probe_limit": _ratio(initial.messages_per_second, limit.messages_per_second),
             "ratio_to_probe_limit_mb": _ratio(initial.mb_per_second, limit.mb_per_second),
+            "peak_rss_mb": round(max(p.peak_rss_mb for p in initials), 1),
+            "failures": [f for p in initials for f in p.failures],
         }
         results["resync_imap"] = resync.as_dict() | {
+            "wall_seconds_all": _walls(resyncs),
             "percent_of_initial": round(100 * resync.wall_seconds / initial.wall_seconds, 2) if initial.wall_seconds else None,
+            "messages": max(p.messages for p in resyncs),
+            "peak_rss_mb": round(max(p.peak_rss_mb for p in resyncs), 1),
+            "failures": [f for p in resyncs for f in p.failures],
         }
-
-        # -- sync into Maildir ----------------------------------------------------------------
-        maildir: SyncPhase | None = None
-        if reader:
-            state_md = workdir / "state-maildir"
-            state_md.mkdir()
-            jobs = [
-                (u.user,
-                 _sync_args(source, u.user, cfg.security, state_md / f"{u.user}.db",
-                            ["--target-maildir", str(reader.maildir(u.user))]),
-                 {"MAILSHIFT_SOURCE_PASSWORD": u.password})
-                for u in users
-            ]
-            say(f"mailshift sync -> Maildir, {cfg.parallel} at a time ...")
-            maildir = syncs.run("sync_maildir", jobs, cfg.parallel, CpuMeter({"source": source}))
-            say(f"sync -> Maildir: {maildir.wall_seconds:.1f}s, {maildir.messages_per_second:.0f} msg/s, "
-                f"{maildir.mb_per_second:.1f} MB/s, peak RSS {maildir.peak_rss_mb:.0f} MB")
+        if maildirs:
+            maildir = _best(maildirs)
             results["sync_maildir"] = maildir.as_dict() | {
+                "wall_seconds_all": _walls(maildirs),
                 "ratio_to_probe_fetch": _ratio(maildir.messages_per_second, fetched.messages_per_second),
+                "peak_rss_mb": round(max(p.peak_rss_mb for p in maildirs), 1),
+                "failures": [f for p in maildirs for f in p.failures],
             }
 
-        # -- checking -------------------------------------------------------------------------
+        # -- checking the last repetition's copies ----------------------------------------------
         say("checking the copies (snapshots of every mailbox) ...")
         t0 = time.monotonic()
         verify: dict[str, Any] = {}
-        source_snaps = dict(zip([u.user for u in users],
-                                _parallel_map(lambda u: snapshot(source, u.user), users, 3)))
-        target_snaps = dict(zip([u.user for u in users],
-                                _parallel_map(lambda u: snapshot(target, u.user), users, 3)))
-        runs = {r.user: r for r in initial.runs}
+        source_snaps = _parallel_map(lambda u: snapshot(source, u.user), users, 3)
+        target_snaps = _parallel_map(lambda name: snapshot(target, name), imap_targets[-1], 3)
         verify["imap"] = {
-            u.user: compare(source_snaps[u.user], target_snaps[u.user],
-                            folder_mapping(runs[u.user].summary, source, target.prefix, target.separator))
-            for u in users
+            u.user: compare(source_snaps[n], target_snaps[n],
+                            folder_mapping(initials[-1].runs[n].summary, source, target.prefix, target.separator))
+            for n, u in enumerate(users)
         }
         del target_snaps
-        if reader and maildir:
-            for u in users:
-                _give_tree(reader, reader.maildir(u.user))
-            md_snaps = dict(zip([u.user for u in users],
-                                _parallel_map(lambda u: snapshot(reader, u.user), users, 3)))
-            md_runs = {r.user: r for r in maildir.runs}
+        if reader and maildirs:
+            for name in md_targets[-1]:
+                _give_tree(reader, reader.maildir(name))
+            md_snaps = _parallel_map(lambda name: snapshot(reader, name), md_targets[-1], 3)
             verify["maildir"] = {
-                u.user: compare(source_snaps[u.user], md_snaps[u.user],
-                                folder_mapping(md_runs[u.user].summary, source, "", "."))
-                for u in users
+                u.user: compare(source_snaps[n], md_snaps[n], folder_mapping(maildirs[-1].runs[n].summary, source, "", "."))
+                for n, u in enumerate(users)
             }
         verify["seconds"] = round(time.monotonic() - t0, 1)
         results["verify"] = verify
@@ -709,49 +765,61 @@ def _mark(met: bool) -> str:
 
 def report(results: dict[str, Any]) -> str:
     """The figures as text tables."""
-    c, p = results["corpus"], results["probe"]
-    cfg = results["config"]
+    c, p, cfg, machine = results["corpus"], results["probe"], results["config"], results["machine"]
     lines = [
         "",
         f"Mailshift benchmark: {c['users']} users, {c['messages']} messages, {c['bytes'] / 1e6:.0f} MB "
         f"(median {c['median_message_bytes'] / 1024:.0f} KB, {c['messages_over_1mb']} over 1 MB, largest "
-        f"{c['largest_bytes'][-1] / 2**20:.0f} MiB); {cfg['parallel']} at a time; security {cfg['security']}; "
-        f"{results['machine']['cpus']} CPUs; load {results['machine']['loadavg_start'][0]} at start",
+        f"{c['largest_bytes'][-1] / 2**20:.0f} MiB); {cfg['parallel']} users at a time; security {cfg['security']}; "
+        f"best of {cfg['repeat']}",
+        f"machine: {machine['cpus']} CPUs, Dovecot {machine['dovecot'].split()[0]}, Python {machine['python']}, "
+        f"commit {machine['commit']}, load average {machine['loadavg_start'][0]} at start, "
+        f"{machine['loadavg_end'][0]} at end" + (f"; sync env {cfg['sync_env']}" if cfg["sync_env"] else ""),
         "",
-        f"{'phase':<34}{'wall s':>9}{'msg/s':>9}{'MB/s':>8}{'x limit':>9}{'peak RSS':>10}{'client CPU s':>13}"
-        f"{'src CPU s':>10}{'tgt CPU s':>10}",
+        f"{'phase':<31}{'wall s':>8}{'msg/s':>8}{'MB/s':>8}{'x limit':>8}{'peak RSS':>10}"
+        f"{'client':>8}{'source':>8}{'target':>8}{'other':>7}   wall s of each run",
+        f"{'':<73}{'(CPU seconds)':^31}",
     ]
 
-    def row(label: str, d: dict[str, Any], ratio: float | None, rss: float | None, cpu_key: str) -> str:
-        return (f"{label:<34}{d['wall_seconds']:>9.2f}{d['messages_per_second']:>9.0f}{d['mb_per_second']:>8.1f}"
-                f"{(f'{ratio:.2f}' if ratio is not None else '-'):>9}{(f'{rss:.0f} MB' if rss is not None else '-'):>10}"
-                f"{_cell(d.get(cpu_key), 13)}{_cell(d.get('source_dovecot_cpu_seconds'), 10)}"
-                f"{_cell(d.get('target_dovecot_cpu_seconds'), 10)}")
+    def cpu(d: dict[str, Any], key: str) -> str:
+        return (f"{_cell(d.get(key), 8)}{_cell(d.get('source_dovecot_cpu_seconds'), 8)}"
+                f"{_cell(d.get('target_dovecot_cpu_seconds'), 8)}{_cell(d.get('other_cpu_seconds'), 7)}")
 
-    lines.append(row("probe FETCH (source)", p["fetch"], None, None, "client_cpu_seconds"))
-    lines.append(row("probe MULTIAPPEND (target)", p["append"], None, None, "client_cpu_seconds"))
+    def walls(d: dict[str, Any]) -> str:
+        return "   " + " ".join(f"{w:.2f}" for w in d.get("wall_seconds_all", []))
+
+    def row(label: str, d: dict[str, Any], ratio: str, rss: float | None, key: str) -> str:
+        return (f"{label:<31}{d['wall_seconds']:>8.2f}{d['messages_per_second']:>8.0f}{d['mb_per_second']:>8.1f}"
+                f"{ratio:>8}{(f'{rss:.0f} MB' if rss is not None else '-'):>10}{cpu(d, key)}{walls(d)}")
+
+    lines.append(row("probe FETCH (source)", p["fetch"], "", None, "client_cpu_seconds"))
+    lines.append(row("probe MULTIAPPEND (target)", p["append"], "", None, "client_cpu_seconds"))
     lim = p["limit"]
-    lines.append(f"{'probe limit = min (' + lim['bound_by'] + ')':<34}{lim['wall_seconds']:>9.2f}"
-                 f"{lim['messages_per_second']:>9.0f}{lim['mb_per_second']:>8.1f}{'1.00':>9}")
+    lines.append(f"{'probe limit: ' + lim['bound_by']:<31}{lim['wall_seconds']:>8.2f}"
+                 f"{lim['messages_per_second']:>8.0f}{lim['mb_per_second']:>8.1f}{'1.00':>8}")
     s = results["sync_imap"]
-    lines.append(row("mailshift sync -> IMAP", s, s["ratio_to_probe_limit"], s["peak_rss_mb"], "engine_cpu_seconds"))
+    lines.append(row("mailshift sync -> IMAP", s, f"{s['ratio_to_probe_limit']:.2f}", s["peak_rss_mb"], "engine_cpu_seconds"))
     r = results["resync_imap"]
-    lines.append(f"{'mailshift re-sync, no change':<34}{r['wall_seconds']:>9.2f}{'':>9}{'':>8}{'':>9}"
-                 f"{r['peak_rss_mb']:>7.0f} MB{_cell(r['engine_cpu_seconds'], 13)}"
-                 f"{_cell(r.get('source_dovecot_cpu_seconds'), 10)}{_cell(r.get('target_dovecot_cpu_seconds'), 10)}"
-                 f"   = {r['percent_of_initial']:.1f} % of the initial sync")
+    lines.append(f"{'  re-sync, nothing new':<31}{r['wall_seconds']:>8.2f}{'':>8}{'':>8}"
+                 f"{r['percent_of_initial']:>7.1f}%{r['peak_rss_mb']:>7.0f} MB{cpu(r, 'engine_cpu_seconds')}{walls(r)}")
     if "sync_maildir" in results:
         m = results["sync_maildir"]
-        lines.append(row("mailshift sync -> Maildir", m, None, m["peak_rss_mb"], "engine_cpu_seconds")
-                     + f"   = {m['ratio_to_probe_fetch']:.2f} x probe FETCH")
-    lines += ["", "Per sync process (initial sync -> IMAP | re-sync | -> Maildir): seconds, peak RSS MB, CPU s"]
+        lines.append(row("mailshift sync -> Maildir", m, f"({m['ratio_to_probe_fetch']:.2f})", m["peak_rss_mb"],
+                         "engine_cpu_seconds"))
+    lines += [
+        "  x limit: rate / probe limit (for the re-sync: its time as % of the initial sync's;",
+        "  for Maildir, in parentheses: rate / probe FETCH, the only server side it has)",
+        "",
+        "Per sync process (fastest run) -- initial sync -> IMAP | re-sync | sync -> Maildir: seconds, peak RSS, CPU s",
+    ]
     per: dict[str, list[str]] = defaultdict(list)
     for key in ("sync_imap", "resync_imap", "sync_maildir"):
         for proc in results.get(key, {}).get("processes", []):
-            per[proc["user"]].append(f"{proc['process_seconds']:7.2f}s {proc['peak_rss_mb']:6.0f} MB {proc['cpu_seconds']:6.1f}")
+            per[proc["user"]].append(f"{proc['process_seconds']:6.2f}s {proc['peak_rss_mb']:4.0f} MB {proc['cpu_seconds']:5.2f}")
+    sizes = {proc["user"]: proc for proc in results["sync_imap"]["processes"]}
     for user, cells in per.items():
-        proc = results["sync_imap"]["processes"][[p["user"] for p in results["sync_imap"]["processes"]].index(user)]
-        lines.append(f"  {user} ({proc['messages_copied']:>5} msgs, {proc['bytes_copied'] / 1e6:6.1f} MB): " + " | ".join(cells))
+        proc = sizes[user]
+        lines.append(f"  {user} {proc['messages_copied']:>5} msgs {proc['bytes_copied'] / 1e6:6.1f} MB: " + " | ".join(cells))
     for key in ("sync_imap", "resync_imap", "sync_maildir"):
         for failure in results.get(key, {}).get("failures", []):
             lines.append(f"  FAILED ({key}) {failure}")
@@ -761,13 +829,14 @@ def report(results: dict[str, Any]) -> str:
             continue
         equal = sum(1 for v in per_user.values() if v["equal"])
         exact = sum(1 for v in per_user.values() if v["flags_and_dates_equal"])
-        lines.append(f"  {side} target: {equal}/{len(per_user)} users equal, {exact}/{len(per_user)} also in flags and dates")
+        lines.append(f"  {side} target: {equal}/{len(per_user)} mailboxes equal, "
+                     f"{exact}/{len(per_user)} also in flags and internal dates")
         for user, v in per_user.items():
             for problem in v["problems"] + v["flag_or_date_differences"]:
                 lines.append(f"    {user}: {problem}")
-    lines += ["", f"{'goal':<52}{'measured':>12}{'goal':>8}  verdict"]
+    lines += ["", f"{'goal':<52}{'measured':>10}{'goal':>8}  verdict"]
     for g in results["goals"]:
-        lines.append(f"{g['goal']:<52}{str(g['measured']):>12}{str(g['target']):>8}  {_mark(g['met'])}")
+        lines.append(f"{g['goal']:<52}{str(g['measured']):>10}{str(g['target']):>8}  {_mark(g['met'])}")
     lines.append("")
     return "\n".join(lines)
 
@@ -781,16 +850,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED, help="corpus seed")
     parser.add_argument("--security", choices=("None", "Ssl", "Tls"), default="None",
                         help="transport for probe and syncs (default None: plain IMAP on loopback)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="run the timed phases this many times and report the fastest (default 3)")
     parser.add_argument("--no-maildir", action="store_true", help="skip the sync into Maildir trees")
+    parser.add_argument("--sync-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment of the sync processes, for what-if runs (e.g. PYTHONOPTIMIZE=1)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
-    if args.users < 1 or args.messages < 10 or args.parallel < 1:
-        parser.error("--users and --parallel must be >= 1, --messages >= 10")
+    if args.users < 1 or args.messages < 10 or args.parallel < 1 or args.repeat < 1:
+        parser.error("--users, --parallel and --repeat must be >= 1, --messages >= 10")
+    if any("=" not in item for item in args.sync_env):
+        parser.error("--sync-env takes NAME=VALUE")
     missing = dovecot_missing_message()
     if missing:
         print(missing, file=sys.stderr)
         return 2
-    cfg = Config(args.users, args.messages, args.parallel, args.seed, args.security, not args.no_maildir, args.output)
+    cfg = Config(args.users, args.messages, args.parallel, args.seed, args.security, not args.no_maildir, args.output,
+                 args.repeat, dict(item.split("=", 1) for item in args.sync_env))
     with _terminated_as_exit():
         results = bench(cfg)
     cfg.output.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ the one place a connection is created, which is the seam tests can replace.
 from __future__ import annotations
 
 import imaplib
+import logging
 import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,6 +48,8 @@ __all__ = [
     "throttle_pause",
 ]
 
+
+log = logging.getLogger(__name__)
 
 #: Placeholder of a login template, replaced by each mailbox's e-mail address.
 LOGIN_PLACEHOLDER = "{EmailAddress}"
@@ -271,8 +274,17 @@ class ImapSession:
         caps = {_text(c).upper() for c in self.client.capabilities()}
         if endpoint.authzid or "LOGINDISABLED" in caps:
             self.client.plain_login(endpoint.user, endpoint.password, endpoint.authzid)
-        else:
+            return
+        try:
             self.client.login(endpoint.user, endpoint.password)
+        except LoginError as exc:
+            swapped = _swapped_master_login(endpoint.user)
+            if swapped is None or throttle_pause(_text(exc.args)) is not None:
+                raise
+            # Outlook Live's documentation writes super-user logins as Admin*User, while
+            # Dovecot (and the later Exchange documentation) expect User*Admin: try the other.
+            self.client.login(swapped, endpoint.password)
+            log.warning("logged in as %r: the master-user login %r has its halves the other way round", swapped, endpoint.user)
 
     def _drop(self) -> None:
         try:
@@ -515,6 +527,14 @@ def _append_refusal(folder: str, text: str) -> MigrationError:
     if "[OVERQUOTA]" in text.upper():
         return TargetFull(f"the target mailbox is full (APPEND to {folder!r}: {text})")
     return ItemRejected(text, too_large=_is_too_large(text))
+
+
+def _swapped_master_login(user: str) -> str | None:
+    """``b*a`` for a ``a*b`` master-user login, or None when ``user`` is not one."""
+    first, star, second = user.partition("*")
+    if not star or not first or not second or "*" in second:
+        return None
+    return f"{second}*{first}"
 
 
 _APPENDUID = re.compile(r"\[APPENDUID \d+ ([0-9:,]+)\]", re.IGNORECASE)

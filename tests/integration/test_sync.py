@@ -454,6 +454,10 @@ def test_master_user_login_string_and_authzid_both_work(
     report = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
     assert report.outcome is Outcome.SYNCED, report.error
     assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+    # Outlook Live's documentation writes it Admin*User (seed 000); Dovecot wants User*Admin.
+    seed_style = source_endpoint(dovecot_slash, f"{dovecot_slash.master_user}*{user}", dovecot_slash.master_password)
+    with ImapSession(seed_style) as session:
+        assert session.select("INBOX", readonly=True).exists == 4
 
 
 def test_wrong_password_fails_the_mailbox_without_showing_it(

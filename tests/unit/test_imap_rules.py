@@ -4,7 +4,7 @@ import pytest
 
 from engine import defaults
 from engine.errors import ConfigurationError
-from engine.imap import ImapEndpoint, Security, _appenduids, throttle_pause
+from engine.imap import ImapEndpoint, Security, _appenduids, _swapped_master_login, throttle_pause
 
 
 def test_microsoft_backoff_hint_is_followed_and_capped() -> None:
@@ -45,3 +45,10 @@ def test_login_template_is_filled_per_mailbox() -> None:
     filled = sasl.for_mailbox("annb@contoso.edu")
     assert (filled.user, filled.authzid, filled.password) == ("admin", "annb@contoso.edu", "secret")
     assert "secret" not in repr(filled) and "secret" not in filled.display
+
+
+def test_master_login_halves_swap_only_for_one_star() -> None:
+    assert _swapped_master_login("administrator*terry.adams") == "terry.adams*administrator"
+    assert _swapped_master_login("terry.adams") is None
+    assert _swapped_master_login("a*b*c") is None
+    assert _swapped_master_login("*b") is None
