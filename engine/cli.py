@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ EXIT_SYNCED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_SYNCED_WITH_ERRORS = 3
+EXIT_STOPPED = 4
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
@@ -189,6 +191,9 @@ def _run_sync(args: argparse.Namespace) -> int:
     store = Store(args.state)
     try:
         sync = MailboxSync(source, target_factory, store, key, options)
+        # Ctrl-C or SIGTERM: finish the chunk in flight, record it, and stop.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: sync.stop.set())
         done = threading.Event()
         if args.progress:
             threading.Thread(target=_report_progress, args=(sync, done), daemon=True).start()
@@ -206,6 +211,7 @@ def _run_sync(args: argparse.Namespace) -> int:
         Outcome.SYNCED: EXIT_SYNCED,
         Outcome.SYNCED_WITH_ERRORS: EXIT_SYNCED_WITH_ERRORS,
         Outcome.FAILED: EXIT_FAILED,
+        Outcome.STOPPED: EXIT_STOPPED,
     }[report.outcome]
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionLost",
     "FolderError",
+    "Interrupted",
     "ItemRejected",
     "LimitExceeded",
     "MigrationError",
@@ -95,6 +96,10 @@ class ItemRejected(MigrationError):
     def __init__(self, message: str, *, too_large: bool = False) -> None:
         super().__init__(message)
         self.too_large = too_large
+
+
+class Interrupted(MigrationError):
+    """Raised inside a sync asked to stop, at the next safe point (after a recorded chunk)."""
 
 
 class LimitExceeded(MigrationError):

@@ -20,7 +20,7 @@ from engine.errors import StateError
 __all__ = ["SCHEMA_VERSION", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
 
 #: The schema this code writes; databases at a lower version are upgraded step by step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _UPGRADES: dict[int, str] = {
     1: """
@@ -72,6 +72,72 @@ _UPGRADES: dict[int, str] = {
         reason TEXT NOT NULL,
         recorded_at REAL NOT NULL,
         PRIMARY KEY (mailbox_id, source, uidvalidity, uid)
+    );
+    """,
+    2: """
+    CREATE TABLE endpoint (
+        id INTEGER PRIMARY KEY,
+        guid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        endpoint_type TEXT NOT NULL,
+        remote_server TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        security TEXT NOT NULL,
+        authentication TEXT NOT NULL,
+        accept_untrusted INTEGER NOT NULL,
+        max_concurrent_migrations INTEGER NOT NULL,
+        max_concurrent_incremental_syncs INTEGER NOT NULL,
+        implicit INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL
+    );
+    CREATE TABLE batch (
+        id INTEGER PRIMARY KEY,
+        guid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        status TEXT NOT NULL,
+        migration_type TEXT NOT NULL,
+        endpoint_id INTEGER REFERENCES endpoint(id),
+        settings TEXT NOT NULL,
+        created REAL NOT NULL,
+        started REAL,
+        initial_sync_done REAL,
+        last_synced REAL,
+        finished REAL,
+        sync_requested INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    );
+    CREATE TABLE migration_user (
+        id INTEGER PRIMARY KEY,
+        guid TEXT NOT NULL UNIQUE,
+        batch_id INTEGER NOT NULL REFERENCES batch(id) ON DELETE CASCADE,
+        email TEXT NOT NULL COLLATE NOCASE,
+        line INTEGER NOT NULL,
+        user_name TEXT NOT NULL,
+        password BLOB,
+        user_root TEXT,
+        columns TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        phase TEXT,
+        lease_owner TEXT,
+        lease_until REAL,
+        queued REAL,
+        started REAL,
+        last_successful_sync REAL,
+        next_sync REAL,
+        synced_items INTEGER NOT NULL DEFAULT 0,
+        skipped_items INTEGER NOT NULL DEFAULT 0,
+        bytes_transferred INTEGER NOT NULL DEFAULT 0,
+        total_items INTEGER NOT NULL DEFAULT 0,
+        total_bytes INTEGER NOT NULL DEFAULT 0,
+        report TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX migration_user_email ON migration_user (email);
+    CREATE INDEX migration_user_batch ON migration_user (batch_id, status);
+    CREATE TABLE config (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
     );
     """,
 }
@@ -354,6 +420,20 @@ class Store:
                 "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
                 [(mailbox, source, uidvalidity, uid) for uid in uids],
             )
+
+    def copied_count(self, key: str) -> int:
+        """Messages recorded as copied for the mailbox named ``key`` (0 before its first sync)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM message_map JOIN mailbox ON mailbox.id = message_map.mailbox_id "
+            "WHERE mailbox.key=?",
+            (key,),
+        ).fetchone()
+        return int(row[0])
+
+    def drop_mailbox(self, key: str) -> None:
+        """Forget everything recorded about the mailbox named ``key``."""
+        with self._tx() as db:
+            db.execute("DELETE FROM mailbox WHERE key=?", (key,))
 
     # -- reports --------------------------------------------------------------------------
 

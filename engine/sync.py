@@ -35,6 +35,7 @@ from engine.errors import (
     CommandRefused,
     ConnectionLost,
     FolderError,
+    Interrupted,
     ItemRejected,
     LimitExceeded,
     MigrationError,
@@ -63,6 +64,7 @@ class Outcome(StrEnum):
     SYNCED = "Synced"
     SYNCED_WITH_ERRORS = "SyncedWithErrors"
     FAILED = "Failed"
+    STOPPED = "Stopped"
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class MailboxSync:
         store: Store,
         key: str,
         options: SyncOptions | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         """Prepare a sync; nothing connects before :meth:`run`.
 
@@ -210,6 +213,8 @@ class MailboxSync:
             store: The state database.
             key: Names this mailbox in the store (the same key continues the same copy).
             options: What to copy and limits.
+            stop: When set, the sync ends at its next safe point (after the chunk being
+                appended is recorded) with the outcome Stopped.
         """
         self.source = source
         self.target_factory = target_factory
@@ -217,6 +222,7 @@ class MailboxSync:
         self.key = key
         self.options = options or SyncOptions()
         self.progress = Progress()
+        self.stop = stop or threading.Event()
         self._src: ImapSession | None = None
         self._tgt: Target | None = None
         self._mailbox = 0
@@ -279,10 +285,12 @@ class MailboxSync:
         self._mailbox = self.store.mailbox(self.key)
         folder_errors: list[str] = []
         error: str | None = None
+        stopped = False
         try:
             self._check_limits()
             plan = self._retrying("listing folders", self._make_plan)
             for folder in plan.folders:
+                self._check_stop()
                 self.progress.set(current_folder=folder.source)
                 try:
                     self._retrying(f"folder {folder.source!r}", lambda f=folder: self._sync_folder(f))  # type: ignore[misc]
@@ -290,6 +298,8 @@ class MailboxSync:
                     folder_errors.append(str(exc))
                     log.error("%s", exc)
                 self.progress.add(folders_done=1)
+        except Interrupted:
+            stopped = True
         except MigrationError as exc:
             if exc.scope is Scope.SERVICE:
                 raise
@@ -298,7 +308,12 @@ class MailboxSync:
         finally:
             self._reset()
             self.progress.set(current_folder=None)
-        outcome = Outcome.FAILED if error else Outcome.SYNCED_WITH_ERRORS if folder_errors else Outcome.SYNCED
+        if error:
+            outcome = Outcome.FAILED
+        elif stopped:
+            outcome = Outcome.STOPPED
+        else:
+            outcome = Outcome.SYNCED_WITH_ERRORS if folder_errors else Outcome.SYNCED
         done = self._plan
         return SyncReport(
             mailbox=self.key,
@@ -313,6 +328,10 @@ class MailboxSync:
             folder_errors=folder_errors,
             skipped_items=self.store.skipped(self._mailbox),
         )
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted(f"mailbox {self.key}: stopped on request")
 
     def _check_limits(self) -> None:
         counts = self.store.skipped_counts(self._mailbox)
@@ -515,6 +534,7 @@ class MailboxSync:
                     self._append_chunk(plan, status, keywords, item)
                 finally:
                     budget.release(item.nbytes)
+                self._check_stop()
         finally:
             stop.set()
             while fetcher.is_alive():

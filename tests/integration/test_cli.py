@@ -91,3 +91,32 @@ def test_refused_login_exits_1_without_echoing_the_password(
     assert result.returncode == 1
     assert "Failed" in result.stdout and "refused the credentials" in result.stdout
     assert "Wr0ng-Secret!" not in result.stdout + result.stderr
+
+
+def test_sigterm_stops_at_a_safe_point_and_a_rerun_finishes(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 6000}, size=3000)
+    env = dict(os.environ, MAILSHIFT_SOURCE_PASSWORD=password, MAILSHIFT_TARGET_PASSWORD=dovecot_dot.master_password)
+    args = [
+        sys.executable, "-m", "engine.cli", "sync", *source_args(dovecot_slash, user),
+        "--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "None",
+        "--target-user", dovecot_dot.master_user, "--target-authzid", target_user,
+        "--state", str(tmp_path / "state.db"), "--json", "--progress",
+    ]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until copying is under way
+        if "copied" in line and " copied 0/" not in line:
+            break
+    process.terminate()
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 4
+    first = json.loads(out)
+    assert first["outcome"] == "Stopped" and 0 < first["messages_copied"] < 6000
+    rerun = mailshift(*args[3:], env=env)
+    assert rerun.returncode == 0
+    assert json.loads(rerun.stdout)["messages_copied"] == 6000 - first["messages_copied"]
+    assert snapshot(dovecot_dot, target_user)["INBOX"] == snapshot(dovecot_slash, user)["INBOX"]
