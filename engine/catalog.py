@@ -340,6 +340,7 @@ class Catalog(Store):
         Returns None when another worker claimed it first.
         """
         new = {"initial": UserStatus.SYNCING, "incremental": UserStatus.INCREMENTAL_SYNCING, "final": UserStatus.COMPLETING}[phase]
+        move_user(user.email, UserAction.BEGIN, UserStatus.QUEUED, new)  # the UPDATE below requires Queued
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE migration_user SET status=?, phase=?, lease_owner=?, lease_until=?, started=? "

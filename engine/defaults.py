@@ -7,6 +7,16 @@ from __future__ import annotations
 
 __all__ = [
     "APPEND_CHUNK_BYTES",
+    "BATCH_NAME_MAX_LENGTH",
+    "ENDPOINT_MAX_CONCURRENT_INCREMENTAL_SYNCS",
+    "ENDPOINT_MAX_CONCURRENT_MIGRATIONS",
+    "INCREMENTAL_SYNC_INTERVAL_SECONDS",
+    "LEASE_SECONDS",
+    "LEGACY_MAX_CONCURRENT_MIGRATIONS",
+    "MAX_NUMBER_OF_BATCHES",
+    "SCHEDULER_POLL_SECONDS",
+    "SERVICE_MAX_CONCURRENT_MIGRATIONS",
+    "WORKER_THREADS",
     "APPEND_CHUNK_MESSAGES",
     "BAD_ITEM_LIMIT",
     "CONNECT_TIMEOUT_SECONDS",
@@ -69,3 +79,34 @@ THROTTLE_MAX_PAUSE_SECONDS = 600.0
 
 #: How long a SQLite connection waits for a lock before failing, in seconds.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+#: Time between two incremental syncs of a synced mailbox, in seconds (Exchange: every 24 h).
+INCREMENTAL_SYNC_INTERVAL_SECONDS = 24 * 3600
+
+#: How long a worker's claim on a migration user lasts without renewal, in seconds; a user
+#: whose lease ran out (its process died) is queued again by the sweeper.
+LEASE_SECONDS = 120.0
+
+#: Longest wait of the scheduler between two passes when nothing wakes it, in seconds.
+SCHEDULER_POLL_SECONDS = 5.0
+
+#: Mailboxes an endpoint copies at once in initial syncs (Exchange's default, 100).
+ENDPOINT_MAX_CONCURRENT_MIGRATIONS = 100
+
+#: Mailboxes an endpoint syncs at once in incremental syncs (Exchange's default, 20).
+ENDPOINT_MAX_CONCURRENT_INCREMENTAL_SYNCS = 20
+
+#: Largest MaxConcurrentMigrations of a 2010-style ``New-MigrationBatch -Imap`` (1 to 10).
+LEGACY_MAX_CONCURRENT_MIGRATIONS = 10
+
+#: Mailboxes the whole service copies at once (Exchange Online's tenant limit, 300).
+SERVICE_MAX_CONCURRENT_MIGRATIONS = 300
+
+#: Batches that may exist at once (Exchange Online's MaxNumberOfBatches, 100).
+MAX_NUMBER_OF_BATCHES = 100
+
+#: Longest batch name, in characters.
+BATCH_NAME_MAX_LENGTH = 64
+
+#: Threads that run mailbox syncs in the service process.
+WORKER_THREADS = 16

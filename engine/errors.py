@@ -2,7 +2,8 @@
 
 The scope of an error decides what it costs: an ``ITEM`` error skips one message, a ``FOLDER``
 error skips one folder and lets the mailbox finish with errors, a ``MAILBOX`` error fails the
-mailbox, and a ``SERVICE`` error stops the engine (an unreadable state database, say).
+mailbox, a ``BATCH`` error refuses one operation on a batch (or endpoint, or user), and a
+``SERVICE`` error stops the engine (an unreadable state database, say).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ __all__ = [
     "ItemRejected",
     "LimitExceeded",
     "MigrationError",
+    "NotFound",
+    "AlreadyExists",
+    "Refused",
     "Scope",
     "StateError",
     "TargetFull",
@@ -33,6 +37,7 @@ class Scope(StrEnum):
     ITEM = "Item"
     FOLDER = "Folder"
     MAILBOX = "Mailbox"
+    BATCH = "Batch"
     SERVICE = "Service"
 
 
@@ -108,6 +113,24 @@ class LimitExceeded(MigrationError):
 
 class TargetFull(MigrationError):
     """Raised when the target mailbox is over its quota: nothing more can be copied into it."""
+
+
+class NotFound(MigrationError):
+    """Raised when a batch, endpoint or migration user named in a request does not exist."""
+
+    scope = Scope.BATCH
+
+
+class AlreadyExists(MigrationError):
+    """Raised when creating a batch or endpoint whose name is taken."""
+
+    scope = Scope.BATCH
+
+
+class Refused(MigrationError):
+    """Raised when a request is valid but not allowed now (a user in another active batch...)."""
+
+    scope = Scope.BATCH
 
 
 class StateError(MigrationError):

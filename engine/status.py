@@ -178,7 +178,7 @@ _USER_MOVES: Mapping[UserAction, Mapping[UserStatus, frozenset[UserStatus]]] = {
 class IllegalTransition(MigrationError):
     """Raised when an action is not allowed in the current status."""
 
-    scope = Scope.SERVICE
+    scope = Scope.BATCH
 
     def __init__(self, what: str, action: str, current: str, allowed_from: list[str]) -> None:
         allowed = ", ".join(allowed_from) or "no status"
