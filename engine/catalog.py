@@ -110,6 +110,15 @@ _USER_COLUMNS = (
 )
 
 
+#: Columns holding JSON documents.
+_JSON_COLUMNS = frozenset({"settings", "columns", "report"})
+
+
+def _column(name: str, value: Any) -> Any:
+    """A value as stored in column ``name`` (JSON documents are encoded)."""
+    return json.dumps(value) if name in _JSON_COLUMNS else value
+
+
 def _endpoint(row: Sequence[Any]) -> EndpointRow:
     values = list(row)
     values[8] = bool(values[8])
@@ -267,7 +276,7 @@ class Catalog(Store):
             values = {"status": new.value, **values}
             db.execute(
                 f"UPDATE batch SET {', '.join(f'{k}=?' for k in values)} WHERE id=?",
-                [*(json.dumps(v) if k == "settings" else v for k, v in values.items()), batch.id],
+                [*(_column(k, v) for k, v in values.items()), batch.id],
             )
         found = self.batch_by_id(batch.id)
         assert found is not None
@@ -280,7 +289,7 @@ class Catalog(Store):
             with self._tx() as db:
                 db.execute(
                     f"UPDATE batch SET {', '.join(f'{k}=?' for k in values)} WHERE id=?",
-                    [*(json.dumps(v) if k == "settings" else v for k, v in values.items()), batch_id],
+                    [*(_column(k, v) for k, v in values.items()), batch_id],
                 )
 
     def remove_batch(self, batch_id: int) -> list[str]:
@@ -328,7 +337,7 @@ class Catalog(Store):
             values = {"status": new.value, **values}
             db.execute(
                 f"UPDATE migration_user SET {', '.join(f'{k}=?' for k in values)} WHERE id=?",
-                [*(json.dumps(v) if k == "report" else v for k, v in values.items()), user.id],
+                [*(_column(k, v) for k, v in values.items()), user.id],
             )
         found = self.user_by_id(user.id)
         assert found is not None
@@ -376,7 +385,7 @@ class Catalog(Store):
             with self._tx() as db:
                 db.execute(
                     f"UPDATE migration_user SET {', '.join(f'{k}=?' for k in values)} WHERE id=?",
-                    [*(json.dumps(v) if k == "report" else v for k, v in values.items()), user_id],
+                    [*(_column(k, v) for k, v in values.items()), user_id],
                 )
 
     def remove_user(self, user_id: int) -> None:

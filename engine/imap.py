@@ -45,6 +45,7 @@ __all__ = [
     "ImapSession",
     "OutgoingMessage",
     "Security",
+    "probe_server",
     "throttle_pause",
 ]
 
@@ -535,6 +536,36 @@ def _swapped_master_login(user: str) -> str | None:
     if not star or not first or not second or "*" in second:
         return None
     return f"{second}*{first}"
+
+
+def probe_server(host: str, port: int, security: Security, *, accept_untrusted_certificates: bool = False,
+                 timeout: float = defaults.CONNECT_TIMEOUT_SECONDS) -> str:
+    """Connect, secure the connection as asked, and read the server's greeting; no login.
+
+    This is what Test-MigrationServerAvailability checks for an IMAP server.
+
+    Returns:
+        The capabilities the server announced, space-separated.
+
+    Raises:
+        ConnectionLost, CertificateRejected, Throttled: The server cannot be used.
+    """
+    endpoint = ImapEndpoint(host=host, port=port, security=security, user="", password="",
+                            accept_untrusted_certificates=accept_untrusted_certificates, timeout=timeout)
+    where = f"connecting to {host}:{port} ({security.value})"
+    with _translated(where):
+        use_ssl = security is Security.SSL
+        client = ImapSession.factory(host, port=port, ssl=use_ssl,
+                                     ssl_context=endpoint.ssl_context() if use_ssl else None, timeout=timeout)
+        try:
+            if security is Security.TLS:
+                client.starttls(endpoint.ssl_context())
+            return " ".join(_text(c) for c in client.capabilities())
+        finally:
+            try:
+                client.logout()
+            except (OSError, IMAPClientError, imaplib.IMAP4.error):
+                pass
 
 
 _APPENDUID = re.compile(r"\[APPENDUID \d+ ([0-9:,]+)\]", re.IGNORECASE)

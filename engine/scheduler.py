@@ -31,7 +31,7 @@ from engine.sync import MailboxSync, Outcome, Progress, SyncOptions
 from engine.targets import Target
 from engine.vault import Vault
 
-__all__ = ["Executor", "Scheduler", "ThreadExecutor", "WorkItem", "batch_counts"]
+__all__ = ["Executor", "Scheduler", "TargetSettings", "ThreadExecutor", "WorkItem", "batch_counts", "begin_completion"]
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class Scheduler:
         if batch.status in (B.SYNCED, B.SYNCED_WITH_ERRORS):
             complete_after = batch.settings.get("complete_after")
             if complete_after and now >= complete_after:
-                self._begin_completion(catalog, batch, now)
+                begin_completion(catalog, batch, now)
                 return
             if not batch.settings.get("allow_incremental_syncs", True):
                 return
@@ -271,11 +271,6 @@ class Scheduler:
                     catalog.move_user(user, UserAction.QUEUE, U.QUEUED, queued=now)
                 if not due:
                     self._finish_phase(catalog, moved, catalog.status_counts(batch.id), now)
-
-    def _begin_completion(self, catalog: Catalog, batch: BatchRow, now: float) -> None:
-        catalog.move_batch(batch, BatchAction.COMPLETE, B.COMPLETING)
-        for user in catalog.users(batch_id=batch.id, statuses=[U.SYNCED, U.INCREMENTAL_FAILED, U.COMPLETION_FAILED, U.FAILED]):
-            catalog.move_user(user, UserAction.QUEUE, U.QUEUED, queued=now)
 
     def _finish_phase(self, catalog: Catalog, batch: BatchRow, counts: Mapping[UserStatus, int], now: float) -> None:
         failed = sum(counts.get(s, 0) for s in FAILED)
@@ -428,6 +423,13 @@ class Scheduler:
             return
         smtp = self.smtp
         threading.Thread(target=_send, args=(smtp, notice), name="mailshift-notice", daemon=True).start()
+
+
+def begin_completion(catalog: Catalog, batch: BatchRow, now: float) -> None:
+    """Complete a batch: Completing, with every synced or failed user queued for a final sync."""
+    catalog.move_batch(batch, BatchAction.COMPLETE, B.COMPLETING)
+    for user in catalog.users(batch_id=batch.id, statuses=[U.SYNCED, U.INCREMENTAL_FAILED, U.COMPLETION_FAILED, U.FAILED]):
+        catalog.move_user(user, UserAction.QUEUE, U.QUEUED, queued=now)
 
 
 def _send(smtp: SmtpSettings, notice: BatchNotice) -> None:
