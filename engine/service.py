@@ -300,8 +300,9 @@ class MigrationService:
         _check_name(name, "migration endpoint")
         _check_concurrency(max_concurrent_migrations, max_concurrent_incremental_syncs)
         with self._catalog() as catalog:
-            if catalog.find_endpoint(name):
-                raise AlreadyExists(f"A migration endpoint named '{name}' already exists.")
+            existing_endpoint = catalog.find_endpoint(name)
+            if existing_endpoint:
+                raise AlreadyExists(f"A migration endpoint named '{existing_endpoint.name}' already exists.")
             if not skip_verification:
                 self._verify(remote_server, port, mechanism, accept_untrusted_certificates)
             row = catalog.add_endpoint(
@@ -411,8 +412,9 @@ class MigrationService:
         parsed = parse_migration_csv(bytes(csv_data), MigrationType.IMAP,
                                      allow_unknown_columns=allow_unknown_columns_in_csv, batch_defaults=batch_defaults)
         with self._catalog() as catalog:
-            if catalog.find_batch(name):
-                raise AlreadyExists(f"A migration batch named '{name}' already exists; batch names must be unique.")
+            existing = catalog.find_batch(name)
+            if existing:
+                raise AlreadyExists(f"A migration batch named '{existing.name}' already exists; batch names must be unique.")
             limit = int(catalog.config().get("MaxNumberOfBatches", defaults.MAX_NUMBER_OF_BATCHES))
             if len(catalog.batches()) >= limit:
                 raise Refused(f"The limit of {limit} migration batches is reached; remove a batch first.")
