@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="print a machine-readable summary")
     sync.add_argument("--progress", action="store_true", help="print live progress on standard error")
     sync.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the migration scheduler of an instance until stopped",
+        description="Run the batches of an instance folder (created by the service or a script) until "
+        "SIGTERM or Ctrl-C; syncs in flight stop at a safe point and resume at the next start.",
+    )
+    worker.add_argument("--instance", type=Path, default=Path("instance"), metavar="PATH",
+                        help="instance folder (default ./instance)")
+    worker.add_argument("--target-maildir", metavar="TEMPLATE",
+                        help="where mailboxes go; {EmailAddress} is replaced (default <instance>/mailboxes/{EmailAddress}/Maildir)")
+    worker.add_argument("--poll-seconds", type=float, default=defaults.SCHEDULER_POLL_SECONDS, metavar="SECONDS",
+                        help="longest pause between two scheduler passes")
+    worker.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
     return parser
 
 
@@ -215,6 +229,22 @@ def _run_sync(args: argparse.Namespace) -> int:
     }[report.outcome]
 
 
+def _run_worker(args: argparse.Namespace) -> int:
+    from engine.scheduler import TargetSettings
+    from engine.service import MigrationService
+
+    target = TargetSettings(maildir=args.target_maildir) if args.target_maildir else None
+    service = MigrationService(args.instance, target=target, poll_seconds=args.poll_seconds)
+    halt = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: halt.set())
+    try:
+        halt.wait()
+    finally:
+        service.close()
+    return 0
+
+
 def _report_progress(sync: MailboxSync, done: threading.Event) -> None:
     while not done.wait(2.0):
         p = sync.progress.snapshot()
@@ -239,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sync":
             return _run_sync(args)
+        if args.command == "worker":
+            return _run_worker(args)
     except ConfigurationError as exc:
         parser.exit(EXIT_USAGE, f"mailshift: {exc}\n")
     except MigrationError as exc:

@@ -403,7 +403,7 @@ class Scheduler:
             return
         users = catalog.users(batch_id=batch.id)
         rows = [
-            ErrorRow(u.email, u.user_name, u.error or _unfinished(u.status), {k: v for k, v in u.columns.items()})
+            ErrorRow(u.email, u.user_name, u.error or _unfinished(u), {k: v for k, v in u.columns.items()})
             for u in users
             if u.status in FAILED or (kind is NoticeKind.STOPPED and u.status in (U.STOPPED, U.INCREMENTAL_STOPPED, U.QUEUED))
         ]
@@ -443,8 +443,8 @@ def _utc(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, tz=timezone.utc)
 
 
-def _unfinished(status: UserStatus) -> str:
-    if status is U.QUEUED:
+def _unfinished(user: UserRow) -> str:
+    if user.started is None:
         return "The migration was stopped before this mailbox was started; start the batch again to migrate it."
     return "The migration was stopped before this mailbox finished; start the batch again to continue."
 
