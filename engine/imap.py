@@ -370,6 +370,19 @@ class ImapSession:
             keywords_allowed=keywords,
         )
 
+    def unselect(self) -> bool:
+        """Leave the selected folder without expunging anything, where the server has UNSELECT.
+
+        Returns:
+            False when the server lacks UNSELECT and the folder stays selected (CLOSE would
+            expunge messages flagged \\Deleted, so it is never used for this).
+        """
+        if "UNSELECT" not in self.capabilities:
+            return False
+        with _translated("UNSELECT"):
+            self.client.unselect_folder()
+        return True
+
     # -- messages ------------------------------------------------------------------------
 
     def uids_above(self, uid: int) -> list[int]:
@@ -473,20 +486,35 @@ class ImapSession:
         imap = self.client._imap
         plus = "LITERAL+" in self.capabilities
         tag = imap._new_tag()
-        imap.send(tag + b" APPEND " + self.client._normalise_folder(folder))
+        pending: list[bytes] = [tag + b" APPEND " + self.client._normalise_folder(folder)]
+        size = 0
         for message in messages:
             flags = " ".join(sorted(message.flags))
             date = datetime_to_INTERNALDATE(message.internaldate)
-            imap.send(f' ({flags}) "{date}"'.encode("ascii"))
-            imap.send(b" {%d%s}\r\n" % (len(message.body), b"+" if plus else b""))
+            pending.append(b' (%s) "%s" {%d%s}\r\n' % (flags.encode("ascii"), date.encode("ascii"),
+                                                         len(message.body), b"+" if plus else b""))
             if not plus:
+                imap.send(b"".join(pending))
+                pending, size = [], 0
                 # Wait for the go-ahead; a server refusing early answers the command instead.
                 while imap._get_response() is not None:
                     if imap.tagged_commands.get(tag):
                         typ, data = imap._command_complete("APPEND", tag)
                         return _text(typ).upper(), _text(data)
-            imap.send(message.body)
-        imap.send(b"\r\n")
+            if len(message.body) >= _SEND_DIRECT_BYTES:
+                imap.send(b"".join(pending))  # a large body goes out as it is, never copied
+                imap.send(message.body)
+                pending, size = [], 0
+            else:
+                # Small messages are gathered into few large writes: far fewer system calls
+                # and segments for the server to read.
+                pending.append(message.body)
+                size += len(message.body)
+                if size >= _SEND_DIRECT_BYTES:
+                    imap.send(b"".join(pending))
+                    pending, size = [], 0
+        pending.append(b"\r\n")
+        imap.send(b"".join(pending))
         typ, data = imap._command_complete("APPEND", tag)
         return _text(typ).upper(), _text(data)
 
@@ -567,6 +595,10 @@ def probe_server(host: str, port: int, security: Security, *, accept_untrusted_c
             except (OSError, IMAPClientError, imaplib.IMAP4.error):
                 pass
 
+
+#: Bodies at least this large are written to the socket on their own; smaller ones are gathered
+#: into writes of about this size.
+_SEND_DIRECT_BYTES = 256 * 1024
 
 _APPENDUID = re.compile(r"\[APPENDUID \d+ ([0-9:,]+)\]", re.IGNORECASE)
 

@@ -79,12 +79,16 @@ class ImapTarget:
 
     def open_folder(self, name: str) -> frozenset[str] | None:
         status = self.session.select(name, readonly=False)
-        self._folder = name
+        # Appending to the selected folder makes the server update this session's view after
+        # every transaction; leave it until a flag change needs it selected again.
+        self._folder = None if self.session.unselect() else name
         return status.keywords_allowed
 
     def _ensure(self, folder: str) -> None:
+        """Select ``folder`` (read-write) for a flag change or a deletion."""
         if self._folder != folder:
-            self.open_folder(folder)
+            self.session.select(folder, readonly=False)
+            self._folder = folder
 
     def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[str | None]:
         uidnext = None
@@ -103,7 +107,8 @@ class ImapTarget:
         return out
 
     def _by_fingerprint(self, folder: str, after_uid: int) -> dict[str, list[int]]:
-        self.open_folder(folder)
+        self._folder = None  # select again: the folder's view must include the latest appends
+        self._ensure(folder)
         found: dict[str, list[int]] = defaultdict(list)
         uids = self.session.uids_above(after_uid)
         for start in range(0, len(uids), 1000):
