@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -194,3 +195,43 @@ def test_illegal_operations_are_refused_with_the_current_status(
         service.new_batch("B3", b"EmailAddress,UserName,Password\r\nnot-an-address,x,y\r\n", source_endpoint="IMAPEndpoint1")
     service.stop_batch("B1")
     assert service.get_batches("B1")[0].status == "Stopping"
+
+
+def test_endpoint_batch_cadence_schedule_limits_and_removal(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService], tmp_path: Path
+) -> None:
+    tag = tmp_path.name[-8:].replace("_", "")
+    logins = seed_users(dovecot_slash, dovecot_dot, tag)
+    emails = list(logins)
+    service = service_for()
+    service.set_config(incremental_sync_interval_seconds=1)
+    assert service.get_config().incremental_sync_interval_seconds == 1
+    service.new_endpoint("IMAPEndpoint", dovecot_slash.host, port=dovecot_slash.port, security="None",
+                         max_concurrent_migrations=2, max_concurrent_incremental_syncs=1)
+    rows = "".join(f"{e},{logins[e]}*{dovecot_slash.master_user},{dovecot_slash.master_password}\r\n" for e in emails[:2])
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    batch = service.new_batch("IMAPBatch1", f"EmailAddress,UserName,Password\r\n{rows}".encode(),
+                              source_endpoint="IMAPEndpoint", auto_start=True, start_after=later,
+                              exclude_folders=["#DeletedItems#", "Junk Mail"], bad_item_limit=5)
+    assert batch.source_endpoint == "IMAPEndpoint"
+    wait_for(lambda: service.get_batches("IMAPBatch1")[0].status == "Waiting", "StartAfter to hold the batch")
+    service.set_batch("IMAPBatch1", start_after=datetime.now(timezone.utc) - timedelta(seconds=1), large_item_limit=3)
+    wait_for(lambda: service.get_batches("IMAPBatch1")[0].status == "Synced", "the initial sync")
+    assert [u.status for u in service.get_users(status="Synced")] == ["Synced", "Synced"]
+    # the incremental cadence (1 s here) carries new mail without SyncNow
+    deliver(dovecot_slash, logins[emails[1]], "INBOX", make_message(777, subject="Daily sync"))
+    wait_for(lambda: service.get_user_statistics(emails[1]).synced_item_count == 16, "a scheduled incremental sync")
+    assert len(_target_snapshot(dovecot_dot, emails[1])["INBOX"]) == 13
+    stats = service.get_user_statistics(emails[1], include_report=True)
+    assert any("Incremental sync synced: 1 messages" in e["Message"] for e in stats.report)
+    # Remove-MigrationBatch stops the syncs and forgets the batch; copied mail stays.
+    wait_for(lambda: service.get_batches("IMAPBatch1")[0].status == "Synced", "a quiet moment")
+    service.set_config(incremental_sync_interval_seconds=3600)
+    wait_for(lambda: service.get_batches("IMAPBatch1")[0].status == "Synced", "a quiet moment")
+    service.remove_batch("IMAPBatch1")
+    with pytest.raises(NotFound):
+        service.get_batches("IMAPBatch1")
+    assert service.get_users() == [] and service.get_status().total_count == 0
+    assert len(_target_snapshot(dovecot_dot, emails[1])["INBOX"]) == 13
+    service.remove_endpoint("IMAPEndpoint")
+    assert service.get_endpoints() == []
