@@ -37,6 +37,7 @@ from engine.errors import (
 )
 from engine.folders import Namespace, RemoteFolder
 from engine.messages import IDENTITY_HEADERS, MessageMeta, meta_from_fetch
+from engine.tls import client_context
 
 __all__ = [
     "LOGIN_PLACEHOLDER",
@@ -118,11 +119,7 @@ class ImapEndpoint:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A context that verifies certificates unless the admin accepted untrusted ones."""
-        context = ssl.create_default_context()
-        if self.accept_untrusted_certificates:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return client_context(self.accept_untrusted_certificates)
 
 
 @dataclass(frozen=True)

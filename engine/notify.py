@@ -35,6 +35,7 @@ from types import MappingProxyType
 
 from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
+from engine.tls import client_context
 
 __all__ = [
     "ERRORS_CSV_NAME",
@@ -215,11 +216,7 @@ class SmtpSettings:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A context that verifies certificates unless the admin accepted untrusted ones."""
-        context = ssl.create_default_context()
-        if self.accept_untrusted_certificates:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return client_context(self.accept_untrusted_certificates)
 
 
 @dataclass(frozen=True)

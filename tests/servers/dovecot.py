@@ -14,10 +14,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import datetime
-import functools
 import grp
-import ipaddress
 import os
 import pwd
 import re
@@ -33,10 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from tests.servers.tls import self_signed
 
 __all__ = [
     "DOVECOT",
@@ -94,41 +88,6 @@ def dovecot_missing_message() -> str | None:
         f"Dovecot is not installed ({DOVECOT} is missing); the integration tests and the benchmark "
         "need it: run `make test` (or `make system-deps`), which installs dovecot-imapd."
     )
-
-
-@functools.cache
-def _certificate() -> tuple[bytes, bytes]:
-    """Make one self-signed certificate for CN=localhost per process (RSA keys are slow to make).
-
-    Returns:
-        The PEM certificate and the PEM (unencrypted PKCS#8) private key.
-    """
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def _free_port() -> int:
@@ -379,7 +338,7 @@ class DovecotServer:
         # The login (dovenull), internal (dovecot) and mail users must all walk through root.
         self.root.chmod(0o711)
         (self.root / "home").mkdir(mode=0o711)
-        cert, key = _certificate()
+        cert, key = self_signed()
         self.ca_file = self.root / "cert.pem"
         self.ca_file.write_bytes(cert)
         key_path = self.root / "key.pem"

@@ -15,9 +15,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import datetime
-import functools
-import ipaddress
 import tempfile
 import threading
 from collections.abc import Collection
@@ -32,10 +29,7 @@ from typing import Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.servers.tls import self_signed
 
 __all__ = ["ListenerSecurity", "ReceivedMessage", "SmtpListener"]
 
@@ -76,43 +70,9 @@ class ReceivedMessage:
     tls: bool
 
 
-@functools.cache
-def _certificate() -> tuple[bytes, bytes]:
-    """Make one self-signed certificate for localhost/127.0.0.1 per process (P-256, quick).
-
-    Returns:
-        The PEM certificate and the PEM (unencrypted PKCS#8) private key.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _SERVER_NAME)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(_SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 def _server_tls_context() -> SSLContext:
     """A server-side context holding the self-signed certificate (no client certificates)."""
-    cert, key = _certificate()
+    cert, key = self_signed(_SERVER_NAME)
     context = SSLContext(PROTOCOL_TLS_SERVER)
     # load_cert_chain reads files only; the context keeps the key in memory afterwards.
     with tempfile.TemporaryDirectory(prefix="smtp-listener-") as folder:
