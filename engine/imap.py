@@ -252,6 +252,7 @@ class ImapSession:
                 ssl_context=endpoint.ssl_context() if use_ssl else None,
                 timeout=endpoint.timeout,
             )
+        _quiet(self.client)
         try:
             with _translated(where):
                 self.client.normalise_times = False
@@ -545,6 +546,17 @@ class ImapSession:
         return None
 
 
+def _quiet(client: IMAPClient) -> None:
+    """Stop imaplib from formatting every response for a debug log nobody reads.
+
+    imapclient turns imaplib's debug level up to route its protocol log; imaplib then builds the
+    repr of each FETCH literal (every message body) before calling the logger, which costs more
+    CPU and memory than the copy itself. Unless that log is really wanted, turn it back down.
+    """
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
+
+
 def _append_refusal(folder: str, text: str) -> MigrationError:
     """The error for an APPEND the server answered with NO."""
     pause = throttle_pause(text)
@@ -582,6 +594,7 @@ def probe_server(host: str, port: int, security: Security, *, accept_untrusted_c
         use_ssl = security is Security.SSL
         client = ImapSession.factory(host, port=port, ssl=use_ssl,
                                      ssl_context=endpoint.ssl_context() if use_ssl else None, timeout=timeout)
+        _quiet(client)
         try:
             if security is Security.TLS:
                 client.starttls(endpoint.ssl_context())
