@@ -235,8 +235,13 @@ class ImapSession:
     #: Creates the underlying client; replace in tests to inject a fake transport.
     factory: Callable[..., IMAPClient] = IMAPClient
 
-    def __init__(self, endpoint: ImapEndpoint) -> None:
+    def __init__(self, endpoint: ImapEndpoint, *, condstore: bool = True) -> None:
         """Connect, secure and log in.
+
+        Args:
+            endpoint: Where and how to log in.
+            condstore: Enable CONDSTORE where offered (a source needs it to find flag changes;
+                a target does not, and enabling it there makes every append track MODSEQs).
 
         Raises:
             ConnectionLost, CertificateRejected, AuthenticationFailed, Throttled.
@@ -262,7 +267,7 @@ class ImapSession:
                 self.capabilities = frozenset(
                     _text(c).upper() for c in self.client.capabilities()
                 )
-                if "CONDSTORE" in self.capabilities:
+                if condstore and "CONDSTORE" in self.capabilities:
                     self.client.enable("CONDSTORE")
         except BaseException:
             self._drop()

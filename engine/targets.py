@@ -65,7 +65,7 @@ class ImapTarget:
     def __init__(self, endpoint: ImapEndpoint) -> None:
         self.endpoint = endpoint
         self.description = f"IMAP {endpoint.display}"
-        self.session = ImapSession(endpoint)
+        self.session = ImapSession(endpoint, condstore=False)
         self._folder: str | None = None
 
     def namespace(self) -> Namespace:
