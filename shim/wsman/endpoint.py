@@ -7,12 +7,14 @@ rendered as a SOAP fault with HTTP 500.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
 
+from shim.errors import ShimError
 from shim.host import ScriptOutcome
 from shim.wsman import constants as c
 from shim.wsman.envelope import (
@@ -44,6 +46,10 @@ from shim.wsman.shells import CommandResult, Shell, ShellRegistry
 from shim.wsman.winrs import CommandLineError, codec_for_codepage, encode_errors, encode_outcome, script_from_command_line
 
 __all__ = ["RequestContext", "ScriptRunner", "WinRSEndpoint"]
+
+_log = logging.getLogger(__name__)
+
+_RUNNER_FAILED_MESSAGE = "Mailshift could not run the command because of an internal error; the service log has the details."
 
 #: ``run_script(script_text, user) -> ScriptOutcome``: the interpreter behind the door.
 ScriptRunner = Callable[[str, str], ScriptOutcome]
@@ -158,7 +164,14 @@ class WinRSEndpoint:
                 script = script_from_command_line(command, arguments)
             except CommandLineError as exc:
                 return CommandResult(b"", encode_errors([exc.message]), 1)
-            stdout, stderr, exit_code = encode_outcome(self._run_script(script, user), codepage)
+            try:
+                outcome = self._run_script(script, user)
+            except ShimError as exc:
+                outcome = ScriptOutcome("", [exc.message], 1)
+            except Exception:  # the interpreter failed unexpectedly: the client still gets an error and an exit code
+                _log.exception("WinRS command for %s failed: %r", user, script[:200])
+                outcome = ScriptOutcome("", [_RUNNER_FAILED_MESSAGE], c.EXIT_CODE_RUNNER_FAILED)
+            stdout, stderr, exit_code = encode_outcome(outcome, codepage)
             return CommandResult(stdout, stderr, exit_code)
 
         return job

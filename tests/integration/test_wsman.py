@@ -402,11 +402,14 @@ def _post(server: Server, data: bytes, path: str = "/wsman") -> requests.Respons
 
 
 def _fault(response: requests.Response) -> tuple[str, str, str, str | None]:
+    """``(subcode, WSManFault code, reason, RelatesTo)`` of a fault response."""
     root = etree.fromstring(response.content)
     ns = {"s": c.NS_SOAP, "f": c.NS_WSMAN_FAULT, "a": c.NS_ADDRESSING}
+    detail = root.find("s:Body/s:Fault/s:Detail/f:WSManFault", namespaces=ns)
+    assert detail is not None
     return (
         root.findtext("s:Body/s:Fault/s:Code/s:Subcode/s:Value", namespaces=ns) or "",
-        root.find("s:Body/s:Fault/s:Detail/f:WSManFault", namespaces=ns).get("Code"),  # type: ignore[union-attr]
+        detail.get("Code", ""),
         root.findtext("s:Body/s:Fault/s:Reason/s:Text", namespaces=ns) or "",
         root.findtext("s:Header/a:RelatesTo", namespaces=ns),
     )
