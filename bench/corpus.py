@@ -413,8 +413,8 @@ def _folder_dirs(server: DovecotServer, user: str) -> Iterator[tuple[str, Path]]
         dirs[:] = sorted(d for d in dirs if d not in ("cur", "new", "tmp"))
         here = Path(top)
         if here != root and (here / "cur").is_dir():
-            parts = here.relative_to(root).parts
-            yield "/".join(imap_utf7.decode(p.encode()) for p in parts), here
+            names = here.relative_to(root).parts
+            yield "/".join(imap_utf7.decode(p.encode()) for p in names), here
 
 
 def scan(server: DovecotServer, user: str) -> list[Item]:

@@ -12,19 +12,27 @@ are what any client could reach on this machine, the ceiling ``mailshift sync`` 
   bodies of the corpus, read from the source Maildir files (not fetched), are appended with
   their flags and internal dates, one ``APPEND`` with several literals (LITERAL+) per chunk,
   chunked as above, so one chunk is one transaction (one fsync) as in the engine.
+* **COPY** (both, for reference): per user one connection to each server; flags and dates
+  from one ``UID FETCH 1:* (RFC822.SIZE FLAGS INTERNALDATE)`` per folder, then one thread
+  fetches chunk n+1 while the other appends chunk n: the pipeline a copying client needs, with
+  nothing else. On a small machine it is slower than the smaller of the two rates above,
+  because both servers and the client then compete for the same CPUs.
 
-Users run in separate processes, ``parallel`` at a time. A phase's rate is its total messages
-and bytes over its wall time, from the first connection to the last logout.
+Users run in separate processes (:class:`Workers`), ``parallel`` at a time. A phase's rate is
+its total messages and bytes over its wall time, from the first connection to the last logout.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import re
 import resource
+import signal
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,16 +42,18 @@ from engine import defaults
 
 __all__ = [
     "AppendJob",
+    "CopyJob",
     "FetchJob",
     "PhaseResult",
     "ProbeError",
     "RawImap",
     "UserResult",
+    "Workers",
     "append_user",
     "other_cpu",
     "chunked",
+    "copy_user",
     "fetch_user",
-    "run_phase",
 ]
 
 T = TypeVar("T")
@@ -119,14 +129,18 @@ class RawImap:
         self.command(b"LOGIN " + quote(user) + b" " + quote(password))
         self.capabilities = b" ".join(self.command(b"CAPABILITY")).upper().split()
 
-    def append(self, mailbox: bytes, messages: Sequence[tuple[bytes, Sequence[str], int]]) -> None:
-        """One (MULTI)APPEND of (body, flags, internaldate epoch) messages: one transaction."""
+    def append(self, mailbox: bytes, messages: Sequence[tuple[bytes, Sequence[str], int | bytes]]) -> None:
+        """One (MULTI)APPEND of (body, flags, internal date) messages: one transaction.
+
+        The internal date is epoch seconds or, as FETCH gives it, the date-time text.
+        """
         literal_plus = b"LITERAL+" in self.capabilities
         tag = self._next_tag()
         pieces: list[bytes] = [tag + b" APPEND " + mailbox]
         for body, flags, when in messages:
+            date = when if isinstance(when, bytes) else internaldate(when)
             pieces.append(
-                b" (" + " ".join(flags).encode() + b") \"" + internaldate(when) + b"\" "
+                b" (" + " ".join(flags).encode() + b") \"" + date + b"\" "
                 + (b"{%d+}\r\n" % len(body) if literal_plus else b"{%d}\r\n" % len(body))
             )
             if not literal_plus:
@@ -223,6 +237,22 @@ class AppendJob:
     user: str
     password: str
     folders: tuple[tuple[str, tuple[tuple[str, tuple[str, ...], int], ...]], ...]
+
+
+@dataclass(frozen=True)
+class CopyJob:
+    """Copy one user from the source to a scratch user of the target: (source, target mailbox)."""
+
+    source_host: str
+    source_port: int
+    target_host: str
+    target_port: int
+    security: str
+    user: str
+    password: str
+    target_user: str
+    target_password: str
+    folders: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -351,20 +381,112 @@ def append_user(job: AppendJob) -> UserResult:
     return result
 
 
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_DATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
+
+
+def copy_user(job: CopyJob) -> UserResult:
+    """FETCH and MULTIAPPEND at once, as a copy must: one thread fetches chunk n+1 while the
+    other appends chunk n (at most two chunks held), one connection to each server.
+
+    Flags and internal dates come from one ``UID FETCH 1:* (RFC822.SIZE FLAGS INTERNALDATE)``
+    per folder (``\\Recent`` dropped); bodies from ``UID FETCH <set> BODY.PEEK[]`` chunks.
+    """
+    started, cpu = time.monotonic(), _cpu()
+    result = UserResult(job.user)
+    source = RawImap(job.source_host, job.source_port, job.security)
+    target = RawImap(job.target_host, job.target_port, job.security)
+    try:
+        source.login(job.user, job.password)
+        target.login(job.target_user, job.target_password)
+        for source_box, target_box in job.folders:
+            if target_box.upper() != "INBOX":
+                try:
+                    target.command(b"CREATE " + quote(target_box))
+                except ProbeError as exc:
+                    if "ALREADYEXISTS" not in str(exc).upper():
+                        raise
+            source.command(b"EXAMINE " + quote(source_box))
+            listing: list[tuple[int, int, list[str], bytes]] = []
+            for line in source.command(b"UID FETCH 1:* (RFC822.SIZE FLAGS INTERNALDATE)"):
+                uid, size, flags, date = _UID.search(line), _SIZE.search(line), _FLAGS.search(line), _DATE.search(line)
+                if uid and size and flags is not None and date:
+                    kept = [f for f in flags.group(1).decode().split() if f.lower() != "\\recent"]
+                    listing.append((int(uid.group(1)), int(size.group(1)), kept, date.group(1)))
+            listing.sort()
+            chunks: queue.Queue[list[tuple[bytes, list[str], bytes]] | BaseException | None] = queue.Queue(maxsize=1)
+
+            def fetch(entries: list[tuple[int, int, list[str], bytes]] = listing) -> None:
+                try:
+                    for chunk in chunked(entries, lambda entry: entry[1]):
+                        bodies: list[bytes] = []
+                        source.command(b"UID FETCH " + uid_set([e[0] for e in chunk]) + b" BODY.PEEK[]", bodies.append)
+                        if len(bodies) != len(chunk):
+                            raise ProbeError(f"{job.user} {source_box}: {len(bodies)} bodies of {len(chunk)}")
+                        chunks.put([(body, e[2], e[3]) for body, e in zip(bodies, chunk)])
+                    chunks.put(None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the appending thread
+                    chunks.put(exc)
+
+            fetcher = threading.Thread(target=fetch, daemon=True)
+            fetcher.start()
+            while True:
+                item = chunks.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                target.append(quote(target_box), item)
+                result.messages += len(item)
+                result.bytes += sum(len(body) for body, _, _ in item)
+            fetcher.join()
+    finally:
+        source.close()
+        target.close()
+    result.seconds, result.cpu_seconds = time.monotonic() - started, _cpu() - cpu
+    return result
+
+
 def _file_size(path: str) -> int:
     return os.stat(path).st_size
 
 
-def run_phase(name: str, worker: Callable[[T], UserResult], jobs: Sequence[T], parallel: int) -> PhaseResult:
-    """Run one job per user in fresh processes, ``parallel`` at a time; time the whole phase.
+def _worker_init() -> None:
+    """In a probe process: die on SIGTERM (the pool's way to stop it), leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    Raises:
-        ProbeError: A user's probe failed.
+
+class Workers:
+    """A fixed pool of ``parallel`` probe processes, one user at a time each.
+
+    Make it before the caller starts any thread: its processes are forked once, here, and never
+    again (forking a process that runs threads can copy a lock that is held forever). Starting
+    processes is then outside the timed phases, too.
     """
-    context = multiprocessing.get_context("fork")
-    started = time.monotonic()
-    with context.Pool(processes=max(1, min(parallel, len(jobs))), maxtasksperchild=1) as pool:
-        users = list(pool.imap_unordered(worker, jobs))
-    wall = time.monotonic() - started
-    users.sort(key=lambda u: u.user)
-    return PhaseResult(name, parallel, wall, users)
+
+    def __init__(self, parallel: int) -> None:
+        self.parallel = max(1, parallel)
+        self._pool = multiprocessing.get_context("fork").Pool(self.parallel, initializer=_worker_init)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+    def run(self, name: str, worker: Callable[[T], UserResult], jobs: Sequence[T]) -> PhaseResult:
+        """Run one job per user, ``parallel`` at a time, and time the whole phase.
+
+        Raises:
+            ProbeError: A user's probe failed.
+        """
+        started = time.monotonic()
+        users = list(self._pool.imap_unordered(worker, jobs, chunksize=1))
+        wall = time.monotonic() - started
+        users.sort(key=lambda u: u.user)
+        return PhaseResult(name, self.parallel, wall, users)

@@ -7,25 +7,34 @@ Steps (see ``bench/README.md`` for what each figure means):
    (``mail_fsync = optimized``) as production servers do.
 2. Write the seeded corpus (:mod:`bench.corpus`) into the source Maildirs, then let Dovecot
    index it (an untimed first read of every folder, as on a real source).
-3. Probe (:mod:`bench.probe`): the source's FETCH rate and the target's MULTIAPPEND rate with
-   a minimal client; the limit is the smaller of the two.
-4. ``mailshift sync`` of every user into the IMAP target, ``--parallel`` processes at a time,
-   timed as a whole, each process's peak RSS and CPU time from ``wait4``; then a no-change
-   re-sync with the same state files; then the same initial sync into Maildir trees.
-5. Check the copies: every source user's snapshot (body hashes per folder, through the folder
-   mapping each sync reported) equals its target's, on both targets.
-6. Print the figures beside the goals and write them to ``bench/results/latest.json``.
+3. Timed phases, repeated ``--repeat`` times (the fastest run of each is reported), each
+   after flushing dirty pages to disk:
 
-Every server, process and temporary folder is gone when it returns, also after an error or
-Ctrl-C.
+   a. probe (:mod:`bench.probe`): the source's FETCH rate and the target's MULTIAPPEND rate
+      with a minimal client, each alone; the limit is the smaller of the two. Then a raw COPY
+      (both at once, pipelined), for reference: what a minimal client reaches when source,
+      target and client share the machine;
+   b. ``mailshift sync`` of every user into fresh target users, ``--parallel`` processes at a
+      time, timed as a whole, each process's peak RSS and CPU time from ``wait4``;
+   c. a no-change re-sync with the same state files;
+   d. the same initial sync into Maildir trees (``--target-maildir``).
+
+4. Check the last run's copies: every source user's snapshot (body hashes per folder, through
+   the folder mapping each sync reported) equals its target's, on both targets.
+5. Print the figures beside the goals and write them to ``bench/results/latest.json``.
+
+Every server, process and temporary folder is gone when it returns, also after an error,
+Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import concurrent.futures
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -71,22 +80,23 @@ def say(text: str) -> None:
 # --------------------------------------------------------------------------- CPU of the servers
 
 
-def _dovecot_cpu(server: DovecotServer) -> float:
-    """CPU seconds used so far by a Dovecot instance: live processes plus the reaped ones."""
+def _dovecot_cpu(server: DovecotServer) -> tuple[float, float]:
+    """User and system CPU seconds used so far by a Dovecot instance, reaped processes included."""
     title = f"dovecot-{server.root.name}/"
     try:
         master = int((server.root / "run" / "master.pid").read_text().strip())
     except (OSError, ValueError):
-        return 0.0
-    total = 0.0
+        return 0.0, 0.0
+    user = system = 0.0
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
         if proc.info["pid"] != master and not (cmdline and cmdline[0].startswith(title)):
             continue
         with contextlib.suppress(psutil.Error):
             times = proc.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
+            user += times.user + times.children_user
+            system += times.system + times.children_system
+    return user, system
 
 
 def _machine_busy() -> float:
@@ -111,8 +121,12 @@ class CpuMeter:
     def read(self) -> dict[str, float]:
         busy = _machine_busy() - self.busy  # before the pause below, which would add the reaping
         time.sleep(0.3)  # let the imap processes of closed sessions end and be reaped
-        out = {f"{name}_dovecot_cpu_seconds": round(_dovecot_cpu(s) - self.before[name], 2)
-               for name, s in self.servers.items()}
+        out: dict[str, float] = {}
+        for name, server in self.servers.items():
+            user, system = _dovecot_cpu(server)
+            user, system = user - self.before[name][0], system - self.before[name][1]
+            out[f"{name}_dovecot_cpu_seconds"] = round(user + system, 2)
+            out[f"{name}_dovecot_system_cpu_seconds"] = round(system, 2)
         out["machine_busy_cpu_seconds"] = round(busy, 2)
         return out
 
@@ -129,6 +143,7 @@ class SyncRun:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     cpu_seconds: float = 0.0
+    system_seconds: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
     stderr: str = ""
 
@@ -202,6 +217,7 @@ class SyncPhase:
             "mb_per_second": round(self.mb_per_second, 2),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "engine_cpu_seconds": round(sum(r.cpu_seconds for r in self.runs), 2),
+            "engine_system_cpu_seconds": round(sum(r.system_seconds for r in self.runs), 2),
             **self.cpu,
             **probe.other_cpu(self.cpu, sum(r.cpu_seconds for r in self.runs)),
             "failures": self.failures,
@@ -236,7 +252,8 @@ def job(req):
             with lock:
                 children.pop(proc.pid, None)
         reply({"id": req["id"], "returncode": proc.returncode, "seconds": time.monotonic() - started,
-               "maxrss_kb": usage.ru_maxrss, "cpu_seconds": usage.ru_utime + usage.ru_stime})
+               "maxrss_kb": usage.ru_maxrss, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+               "system_seconds": usage.ru_stime})
     except BaseException as exc:
         reply({"id": req["id"], "error": repr(exc)})
 threads = []
@@ -309,6 +326,7 @@ class Syncs:
         run.seconds = float(answer["seconds"])
         run.peak_rss_mb = answer["maxrss_kb"] / 1024  # kilobytes on Linux
         run.cpu_seconds = float(answer["cpu_seconds"])
+        run.system_seconds = float(answer["system_seconds"])
         run.stderr = err.read_text(errors="replace")
         text = out.read_text(errors="replace")
         with contextlib.suppress(json.JSONDecodeError):
@@ -438,6 +456,7 @@ class Config:
     output: Path
     repeat: int = 1
     sync_env: dict[str, str] = field(default_factory=dict)
+    state_dir: Path | None = None
 
 
 def _port(server: DovecotServer, security: str) -> int:
@@ -456,7 +475,8 @@ def _sync_args(source: DovecotServer, user: str, security: str, state: Path, tar
 
 
 def _encoded(server: DovecotServer, folder: str) -> str:
-    return imap_utf7.encode(imap_name(server, folder)).decode("ascii")
+    encoded: bytes = imap_utf7.encode(imap_name(server, folder))
+    return encoded.decode("ascii")
 
 
 def _ratio(value: float, limit: float) -> float:
@@ -481,6 +501,20 @@ def _terminated_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _settle() -> None:
+    """Flush dirty pages to disk so that a timed phase does not pay for earlier writes."""
+    os.sync()
+    time.sleep(0.5)
+
+
+def _engine_percent(resync: SyncPhase, initial: SyncPhase) -> float | None:
+    """The re-sync's share of the initial sync by the engine's own clock (``seconds`` in each
+    process's JSON summary), summed over the processes: the time without process start."""
+    def total(phase: SyncPhase) -> float:
+        return sum(float(run.summary.get("seconds") or 0.0) for run in phase.runs)
+    return round(100 * total(resync) / total(initial), 2) if total(initial) else None
+
+
 def _best(phases: Sequence[Any]) -> Any:
     """The repetition of a phase with the shortest wall time."""
     return min(phases, key=lambda phase: phase.wall_seconds)
@@ -501,18 +535,28 @@ def bench(cfg: Config) -> dict[str, Any]:
             "target": "Dovecot, layout dot (INBOX. prefix), mail_fsync=optimized",
             "sync_options": list(SYNC_OPTIONS),
             "sync_env": dict(cfg.sync_env),
+            "state_dir": str(cfg.state_dir) if cfg.state_dir else None,
         },
         "machine": _machine(),
     }
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="msb-", dir="/tmp"))
         stack.callback(shutil.rmtree, workdir, True)
+        workers = stack.enter_context(probe.Workers(cfg.parallel))  # forked before any thread starts
+        state_root = workdir
+        if cfg.state_dir:
+            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+            state_root = Path(tempfile.mkdtemp(prefix="msb-state-", dir=cfg.state_dir))
+            stack.callback(shutil.rmtree, state_root, True)
         source = stack.enter_context(DovecotServer(layout="slash", fsync=True))
         target = stack.enter_context(DovecotServer(layout="dot", fsync=True))
         reader = stack.enter_context(DovecotServer(layout="dot", fsync=True)) if cfg.maildir else None
         syncs = Syncs(workdir)
         stack.callback(syncs.close)
         say(f"servers up: source {source.root}, target {target.root}" + (f", maildir reader {reader.root}" if reader else ""))
+        # An installed package carries its bytecode; a checkout run under PYTHONDONTWRITEBYTECODE
+        # would otherwise compile the engine again in every sync process (~20 ms each).
+        compileall.compile_dir(str(ROOT / "engine"), quiet=1)
 
         # -- corpus -----------------------------------------------------------------------
         users: list[corpus.UserCorpus] = []
@@ -542,13 +586,14 @@ def bench(cfg: Config) -> dict[str, Any]:
             for u in users
         ]
         t0 = time.monotonic()
-        probe.run_phase("index", probe.fetch_user, fetch_jobs, cfg.parallel)
+        workers.run("index", probe.fetch_user, fetch_jobs)
         results["corpus"]["seconds_to_index"] = round(time.monotonic() - t0, 1)
         say(f"source indexed (untimed first read) in {time.monotonic() - t0:.1f}s")
 
         servers = {"source": source, "target": target}
         fetches: list[probe.PhaseResult] = []
         appends: list[probe.PhaseResult] = []
+        copies: list[probe.PhaseResult] = []
         initials: list[SyncPhase] = []
         resyncs: list[SyncPhase] = []
         maildirs: list[SyncPhase] = []
@@ -557,8 +602,9 @@ def bench(cfg: Config) -> dict[str, Any]:
         for rep in range(cfg.repeat):
             tag = f"[{rep + 1}/{cfg.repeat}] "
             # -- probe ------------------------------------------------------------------------
+            _settle()
             meter = CpuMeter(servers)
-            fetched = probe.run_phase("fetch", probe.fetch_user, fetch_jobs, cfg.parallel)
+            fetched = workers.run("fetch", probe.fetch_user, fetch_jobs)
             fetched.cpu = meter.read()
             if fetched.messages != total_messages or fetched.bytes != total_bytes:
                 raise RuntimeError(f"the FETCH probe read {fetched.messages} messages / {fetched.bytes} bytes, "
@@ -578,18 +624,40 @@ def bench(cfg: Config) -> dict[str, Any]:
                 )
                 for n, u in enumerate(users)
             ]
+            _settle()
             meter = CpuMeter(servers)
-            appended = probe.run_phase("append", probe.append_user, append_jobs, cfg.parallel)
+            appended = workers.run("append", probe.append_user, append_jobs)
             appended.cpu = meter.read()
             appends.append(appended)
             say(f"{tag}probe MULTIAPPEND: {appended.wall_seconds:.2f}s, {appended.messages_per_second:.0f} msg/s, "
                 f"{appended.mb_per_second:.1f} MB/s")
             for name in scratch:  # the scratch copies are not needed any more
                 shutil.rmtree(target.maildir(name), ignore_errors=True)
+            scratch = [target.add_user(f"r{rep}c{n:02d}", u.password) for n, u in enumerate(users)]
+            copy_jobs = [
+                probe.CopyJob(
+                    source.host, _port(source, cfg.security), target.host, _port(target, cfg.security),
+                    cfg.security, u.user, u.password, scratch[n], u.password,
+                    tuple((_encoded(source, folder), _encoded(target, folder)) for folder in u.folders()),
+                )
+                for n, u in enumerate(users)
+            ]
+            _settle()
+            meter = CpuMeter(servers)
+            copied = workers.run("copy", probe.copy_user, copy_jobs)
+            copied.cpu = meter.read()
+            copies.append(copied)
+            if copied.messages != total_messages or copied.bytes != total_bytes:
+                raise RuntimeError(f"the COPY probe moved {copied.messages} messages / {copied.bytes} bytes, "
+                                   f"the corpus has {total_messages} / {total_bytes}")
+            say(f"{tag}probe COPY: {copied.wall_seconds:.2f}s, {copied.messages_per_second:.0f} msg/s, "
+                f"{copied.mb_per_second:.1f} MB/s")
+            for name in scratch:
+                shutil.rmtree(target.maildir(name), ignore_errors=True)
 
             # -- sync into IMAP, then a no-change re-sync -----------------------------------------
             names = [target.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
-            state = workdir / f"state-imap-{rep}"
+            state = state_root / f"state-imap-{rep}"
             state.mkdir()
             jobs = [
                 (u.user,
@@ -599,10 +667,12 @@ def bench(cfg: Config) -> dict[str, Any]:
                  {"MAILSHIFT_SOURCE_PASSWORD": u.password, "MAILSHIFT_TARGET_PASSWORD": u.password, **cfg.sync_env})
                 for n, u in enumerate(users)
             ]
+            _settle()
             initial = syncs.run("sync_imap", jobs, cfg.parallel, CpuMeter(servers))
             initials.append(initial)
             say(f"{tag}sync -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
                 f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB")
+            _settle()
             resync = syncs.run("resync_imap", jobs, cfg.parallel, CpuMeter(servers))
             resyncs.append(resync)
             say(f"{tag}no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
@@ -614,7 +684,7 @@ def bench(cfg: Config) -> dict[str, Any]:
             # -- sync into Maildir ----------------------------------------------------------------
             if reader:
                 names = [reader.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
-                state = workdir / f"state-maildir-{rep}"
+                state = state_root / f"state-maildir-{rep}"
                 state.mkdir()
                 jobs = [
                     (u.user,
@@ -623,6 +693,7 @@ def bench(cfg: Config) -> dict[str, Any]:
                      {"MAILSHIFT_SOURCE_PASSWORD": u.password, **cfg.sync_env})
                     for n, u in enumerate(users)
                 ]
+                _settle()
                 maildir = syncs.run("sync_maildir", jobs, cfg.parallel, CpuMeter({"source": source}))
                 maildirs.append(maildir)
                 say(f"{tag}sync -> Maildir: {maildir.wall_seconds:.2f}s, {maildir.messages_per_second:.0f} msg/s, "
@@ -638,6 +709,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         results["probe"] = {
             "fetch": fetched.as_dict() | {"wall_seconds_all": _walls(fetches)},
             "append": appended.as_dict() | {"wall_seconds_all": _walls(appends)},
+            "copy": _best(copies).as_dict() | {"wall_seconds_all": _walls(copies)},
             "limit": {
                 "bound_by": "fetch" if limit is fetched else "append",
                 "messages_per_second": round(limit.messages_per_second, 1),
@@ -650,12 +722,14 @@ def bench(cfg: Config) -> dict[str, Any]:
             "wall_seconds_all": _walls(initials),
             "ratio_to_probe_limit": _ratio(initial.messages_per_second, limit.messages_per_second),
             "ratio_to_probe_limit_mb": _ratio(initial.mb_per_second, limit.mb_per_second),
+            "ratio_to_probe_copy": _ratio(initial.messages_per_second, _best(copies).messages_per_second),
             "peak_rss_mb": round(max(p.peak_rss_mb for p in initials), 1),
             "failures": [f for p in initials for f in p.failures],
         }
         results["resync_imap"] = resync.as_dict() | {
             "wall_seconds_all": _walls(resyncs),
             "percent_of_initial": round(100 * resync.wall_seconds / initial.wall_seconds, 2) if initial.wall_seconds else None,
+            "engine_percent_of_initial": _engine_percent(resync, initial),
             "messages": max(p.messages for p in resyncs),
             "peak_rss_mb": round(max(p.peak_rss_mb for p in resyncs), 1),
             "failures": [f for p in resyncs for f in p.failures],
@@ -695,7 +769,30 @@ def bench(cfg: Config) -> dict[str, Any]:
     results["goals"] = _goals(results)
     results["seconds_total"] = round(time.monotonic() - _started, 1)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["machine"]["engine_changed_during_run"] = _engine_digest() != results["machine"]["engine_digest"]
+    if results["machine"]["engine_changed_during_run"]:
+        results["machine"]["commit_end"] = _commit()
     return results
+
+
+def _commit() -> str:
+    """The checked-out commit, marked when engine/ has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except OSError:
+        return "?"
+    return (commit or "?") + ("+engine-changes" if dirty else "")
+
+
+def _engine_digest() -> str:
+    """A hash of the engine's sources, to notice an engine changed while the benchmark ran."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "engine").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _machine() -> dict[str, Any]:
@@ -703,19 +800,13 @@ def _machine() -> dict[str, Any]:
         version = subprocess.run([str(DOVECOT), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
         version = "?"
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "engine"],
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except OSError:
-        commit, dirty = "?", False
     return {
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "dovecot": version,
-        "commit": commit + ("+engine-changes" if dirty else ""),
+        "commit": _commit(),
+        "engine_digest": _engine_digest(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -797,11 +888,16 @@ def report(results: dict[str, Any]) -> str:
     lim = p["limit"]
     lines.append(f"{'probe limit: ' + lim['bound_by']:<31}{lim['wall_seconds']:>8.2f}"
                  f"{lim['messages_per_second']:>8.0f}{lim['mb_per_second']:>8.1f}{'1.00':>8}")
+    lines.append(row("probe COPY (both at once)", p["copy"],
+                     f"{p['copy']['messages_per_second'] / lim['messages_per_second']:.2f}", None, "client_cpu_seconds"))
     s = results["sync_imap"]
-    lines.append(row("mailshift sync -> IMAP", s, f"{s['ratio_to_probe_limit']:.2f}", s["peak_rss_mb"], "engine_cpu_seconds"))
+    lines.append(row("mailshift sync -> IMAP", s, f"{s['ratio_to_probe_limit']:.2f}", s["peak_rss_mb"], "engine_cpu_seconds")
+                 + f"  = {s['ratio_to_probe_copy']:.2f} x probe COPY")
     r = results["resync_imap"]
     lines.append(f"{'  re-sync, nothing new':<31}{r['wall_seconds']:>8.2f}{'':>8}{'':>8}"
                  f"{r['percent_of_initial']:>7.1f}%{r['peak_rss_mb']:>7.0f} MB{cpu(r, 'engine_cpu_seconds')}{walls(r)}")
+    if r.get("engine_percent_of_initial") is not None:
+        lines.append(f"    by the engine's own clock (no process start): {r['engine_percent_of_initial']:.1f} % of the initial")
     if "sync_maildir" in results:
         m = results["sync_maildir"]
         lines.append(row("mailshift sync -> Maildir", m, f"({m['ratio_to_probe_fetch']:.2f})", m["peak_rss_mb"],
@@ -809,6 +905,20 @@ def report(results: dict[str, Any]) -> str:
     lines += [
         "  x limit: rate / probe limit (for the re-sync: its time as % of the initial sync's;",
         "  for Maildir, in parentheses: rate / probe FETCH, the only server side it has)",
+    ]
+    if machine.get("engine_changed_during_run"):
+        lines.append(f"  WARNING: engine/ changed while the benchmark ran (commit {machine['commit']} at the start, "
+                     f"{machine.get('commit_end')} at the end): the runs may have measured different engines")
+    cpus = machine["cpus"] or 1
+    for label, d in (("probe FETCH", p["fetch"]), ("probe MULTIAPPEND", p["append"]), ("probe COPY", p["copy"]),
+                     ("sync -> IMAP", results["sync_imap"]), ("re-sync", results["resync_imap"]),
+                     ("sync -> Maildir", results.get("sync_maildir"))):
+        if d and d.get("other_cpu_seconds") is not None and d["wall_seconds"]:
+            share = d["other_cpu_seconds"] / (d["wall_seconds"] * cpus)
+            if share > 0.1:
+                lines.append(f"  WARNING: other work used {100 * share:.0f} % of the CPUs during the fastest "
+                             f"{label} run: its figures are pessimistic")
+    lines += [
         "",
         "Per sync process (fastest run) -- initial sync -> IMAP | re-sync | sync -> Maildir: seconds, peak RSS, CPU s",
     ]
@@ -855,6 +965,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-maildir", action="store_true", help="skip the sync into Maildir trees")
     parser.add_argument("--sync-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment of the sync processes, for what-if runs (e.g. PYTHONOPTIMIZE=1)")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="where the syncs' state databases go (default: the benchmark's temporary folder)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     if args.users < 1 or args.messages < 10 or args.parallel < 1 or args.repeat < 1:
@@ -866,9 +978,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return 2
     cfg = Config(args.users, args.messages, args.parallel, args.seed, args.security, not args.no_maildir, args.output,
-                 args.repeat, dict(item.split("=", 1) for item in args.sync_env))
-    with _terminated_as_exit():
-        results = bench(cfg)
+                 args.repeat, dict(item.split("=", 1) for item in args.sync_env), args.state_dir)
+    try:
+        with _terminated_as_exit():
+            results = bench(cfg)
+    except KeyboardInterrupt:
+        print("interrupted: servers, processes and temporary folders are cleaned up", file=sys.stderr)
+        return 130
     cfg.output.parent.mkdir(parents=True, exist_ok=True)
     cfg.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(report(results))
