@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from shim.wsman import constants as c
 from shim.wsman.endpoint import RequestContext, ScriptRunner, WinRSEndpoint
@@ -17,7 +18,7 @@ def create_wsman_blueprint(
     shell_idle_timeout: float = c.DEFAULT_SHELL_IDLE_TIMEOUT_SECONDS,
     max_shells_per_user: int = c.DEFAULT_MAX_SHELLS_PER_USER,
 ) -> flask.Blueprint:
-    """A blueprint serving WinRS shells over WS-Management at POST ``/wsman`` and POST ``/``.
+    """A blueprint serving WinRS shells over WS-Management at POST ``/wsman``, ``/powershell`` and ``/``.
 
     The app's auth layer must authenticate first and put the user name in
     ``flask.g.mailshift_user``; requests without it are answered 401.
@@ -28,8 +29,7 @@ def create_wsman_blueprint(
         max_shells_per_user: shells one user may hold at once; one more gets WinRM's quota fault.
 
     Returns:
-        The blueprint (named ``wsman``); its endpoint is available as ``blueprint.wsman_endpoint``
-        for inspection.
+        The blueprint, named ``wsman``.
 
     Raises:
         ValueError: when ``shell_idle_timeout`` is not positive or ``max_shells_per_user`` is below 1.
@@ -44,10 +44,15 @@ def create_wsman_blueprint(
             return flask.Response(b"", 401, {"WWW-Authenticate": 'Basic realm="WSMAN"'})
         request = flask.request
         context = RequestContext(user=str(user), client_ip=request.remote_addr or "", address=request.base_url)
-        status, body = endpoint.handle(request.get_data(cache=False), context)
+        request.max_content_length = c.MAX_REQUEST_BYTES
+        try:
+            data = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            status, body = endpoint.refuse_oversized_request()
+        else:
+            status, body = endpoint.handle(data, context)
         return flask.Response(body, status, content_type=c.CONTENT_TYPE)
 
-    for rule in ("/wsman", "/wsman/", "/"):
-        blueprint.add_url_rule(rule, endpoint="serve" if rule == "/" else f"serve{rule.replace('/', '_')}", view_func=serve, methods=["POST"])
-    blueprint.wsman_endpoint = endpoint  # type: ignore[attr-defined]
+    for number, rule in enumerate(c.ROUTES):
+        blueprint.add_url_rule(rule, endpoint=f"serve_{number}", view_func=serve, methods=["POST"])
     return blueprint

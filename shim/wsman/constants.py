@@ -69,6 +69,10 @@ EXIT_CODE_RUNNER_FAILED: Final = 1
 
 CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
 
+#: URL rules served (POST only; query strings are ignored). pywinrm keeps only ``/wsman`` and maps
+#: any other path to ``/``; ``/powershell`` is where PowerShell-remoting clients post.
+ROUTES: Final = ("/wsman", "/wsman/", "/powershell", "/powershell/", "/")
+
 # --- Tunables -------------------------------------------------------------------------------
 
 DEFAULT_SHELL_IDLE_TIMEOUT_SECONDS: Final = 900.0

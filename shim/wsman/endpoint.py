@@ -103,9 +103,7 @@ class WinRSEndpoint:
         request: WSManRequest | None = None
         try:
             if len(data) > c.MAX_REQUEST_BYTES:
-                raise EnvelopeTooLarge(
-                    f"The WS-Management service cannot process the request because it is larger than {c.MAX_REQUEST_BYTES} bytes."
-                )
+                raise _oversized()
             request = parse_request(data)
             handler = self._handlers.get(request.action)
             if handler is None:
@@ -121,6 +119,10 @@ class WinRSEndpoint:
         except WSManFault as fault:
             relates_to = request.message_id if request is not None else None
             return 500, build_fault(fault, relates_to=relates_to, machine=self._machine)
+
+    def refuse_oversized_request(self) -> tuple[int, bytes]:
+        """``(500, fault)`` for a request body larger than :data:`~shim.wsman.constants.MAX_REQUEST_BYTES` (not read)."""
+        return 500, build_fault(_oversized(), relates_to=None, machine=self._machine)
 
     # --- handlers -----------------------------------------------------------------------
 
@@ -221,6 +223,10 @@ class WinRSEndpoint:
     def _delete(self, request: WSManRequest, context: RequestContext) -> bytes:
         self.registry.delete(_shell_id(request), context.user)
         return build_delete_response(request.message_id)
+
+
+def _oversized() -> EnvelopeTooLarge:
+    return EnvelopeTooLarge(f"The WS-Management service cannot process the request because it is larger than {c.MAX_REQUEST_BYTES} bytes.")
 
 
 def _shell_id(request: WSManRequest) -> str:

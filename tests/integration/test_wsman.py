@@ -456,7 +456,7 @@ def test_unsupported_action_and_resource_uri(serve: Callable[..., Server]) -> No
 
 def test_trailing_slash_and_query_string_are_tolerated(serve: Callable[..., Server]) -> None:
     server = serve(Recorder())
-    for path in ("/wsman/", "/wsman?PSVersion=5.1", "/?x=1"):
+    for path in ("/wsman/", "/wsman?PSVersion=5.1", "/?x=1", "/powershell", "/powershell/?PSVersion=5.1"):
         response = _post(server, _envelope(c.ACTION_CREATE, body=CREATE_BODY), path=path)
         assert response.status_code == 200, path
         assert b"<w:Selector Name=\"ShellId\">" in response.content

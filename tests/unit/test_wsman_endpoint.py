@@ -199,6 +199,19 @@ def test_blueprint_refuses_requests_the_auth_layer_did_not_authenticate() -> Non
     assert app.test_client().get("/wsman").status_code == 405
 
 
+def test_blueprint_does_not_read_an_oversized_body() -> None:
+    app = flask.Flask(__name__)
+
+    @app.before_request
+    def authenticate() -> None:
+        flask.g.mailshift_user = "alice"
+
+    app.register_blueprint(create_wsman_blueprint(lambda script, user: ScriptOutcome("")))
+    response = app.test_client().post("/wsman", data=b"<" * (c.MAX_REQUEST_BYTES + 1))
+    assert (response.status_code, fault_code(response.data)) == (500, c.FaultCode.ENVELOPE_TOO_LARGE)
+    assert response.content_type == c.CONTENT_TYPE
+
+
 def test_blueprint_rejects_unusable_settings() -> None:
     with pytest.raises(ValueError):
         create_wsman_blueprint(lambda script, user: ScriptOutcome(""), max_shells_per_user=0)
