@@ -182,7 +182,7 @@ def test_run_ps_decodes_utf16le_and_writes_cp437(serve: Callable[..., Server]) -
     result = session(server).run_ps("Get-Überblick -Name 'Straße'")
     assert result.status_code == 0
     assert result.std_err == b""
-    # cp437 has Ü but not ẞ (what "ß".upper() is not: Python gives "SS"), so the text survives intact.
+    # cp437 has Ü ("ß".upper() is "SS"), so the decoded, upper-cased text survives intact.
     assert result.std_out.decode("cp437") == "GET-ÜBERBLICK -NAME 'STRASSE'\r\n"
     # Every reply echoed the request's MessageID (pywinrm asserts it for Signal and Delete).
     assert [e.status for e in server.exchanges] == [200] * len(server.exchanges)
