@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from engine import defaults
@@ -27,7 +28,7 @@ from engine.store import Store
 from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
 from engine.targets import ImapTarget, Target
 
-__all__ = ["main"]
+__all__ = ["add_commands", "build_parser", "main", "run_command", "setup_logging"]
 
 #: Exit codes of ``mailshift sync``.
 EXIT_SYNCED = 0
@@ -82,9 +83,14 @@ def _side(parser: argparse.ArgumentParser, side: str, required: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``mailshift`` command."""
+    """The argument parser of the engine's commands (``sync`` and ``worker``)."""
     parser = argparse.ArgumentParser(prog="mailshift", description="Mailshift mailbox migration")
-    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def add_commands(sub: Any) -> None:
+    """Add the engine's subcommands (``sync``, ``worker``) to a ``mailshift`` parser's subparsers."""
     sync = sub.add_parser(
         "sync",
         help="copy one mailbox (run again for an incremental sync)",
@@ -128,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll-seconds", type=float, default=defaults.SCHEDULER_POLL_SECONDS, metavar="SECONDS",
                         help="longest pause between two scheduler passes")
     worker.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
-    return parser
 
 
 def _endpoint(args: argparse.Namespace, side: str, accept_untrusted: bool) -> ImapEndpoint:
@@ -258,14 +263,24 @@ def _report_progress(sync: MailboxSync, done: threading.Event) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``mailshift`` command; returns the process exit code."""
+    """Run the engine's ``mailshift`` commands; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args)
+    return run_command(args, parser)
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Log to standard error: each step with ``-v``, otherwise warnings only."""
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run an engine subcommand parsed by ``parser``; returns the exit code."""
     try:
         if args.command == "sync":
             return _run_sync(args)

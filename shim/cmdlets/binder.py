@@ -148,7 +148,11 @@ def bind(cmdlet: Cmdlet, elements: Sequence[Any], input_object: Any = NO_VALUE) 
         declared = cmdlet.parameter(name)
         assert declared is not None
         parameter = declared
-        result = parameter.type.coerce(value, parameter.name)
+        try:
+            result = parameter.type.coerce(value, parameter.name)
+        except BindingError as problem:
+            problem.command = cmdlet.name
+            raise
         if parameter.range is not None and isinstance(result, int) and result >= 0 and not (
                 parameter.range[0] <= result <= parameter.range[1]):
             raise BindingError(

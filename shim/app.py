@@ -1,0 +1,135 @@
+"""The Mailshift service as a Flask app: ``create_app`` builds the engine, the registry and every door.
+
+Every route needs an administrator's Basic credentials (no anonymous access). Plain HTTP is
+served to loopback clients only, unless ``ALLOW_REMOTE_HTTP`` says otherwise; remote clients
+use HTTPS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flask
+
+from engine.service import MigrationService
+from shim.accounts import Account, Accounts
+from shim.cmdlets import Registry, Session
+from shim.config import load_config, smtp_settings, target_settings
+from shim.host import ScriptOutcome
+from shim.rest import API, create_rest_blueprint
+from shim.wsman import create_wsman_blueprint
+
+__all__ = ["create_app", "script_runner"]
+
+_WSMAN_PATHS = ("/wsman", "/powershell")
+
+
+def script_runner(registry: Registry, accounts: Accounts) -> Any:
+    """``run_script(text, user) -> ScriptOutcome``: a fresh interpreter per script, as powershell.exe is per command."""
+    def run(text: str, user: str) -> ScriptOutcome:
+        from shim.pslang import Interpreter
+
+        account = next((a for a in accounts.names() if a.name == user), None)
+        session = registry.session(user, email=account.email if account else None)
+        return Interpreter(session).run(text)
+
+    return run
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, service: MigrationService | None = None) -> flask.Flask:
+    """Build the service.
+
+    Args:
+        test_config: Settings over the defaults and the instance file (see :mod:`shim.config`).
+        service: An engine to use instead of one built from the settings (it is not closed by the app).
+    """
+    config = load_config(test_config)
+    app = flask.Flask("mailshift")
+    app.config.update(config)
+    instance = Path(config["INSTANCE"])
+    instance.mkdir(parents=True, exist_ok=True)
+    Path(config["IMPORT_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    if service is None:
+        service = MigrationService(instance, target=target_settings(config), smtp=smtp_settings(config),
+                                   poll_seconds=float(config["SCHEDULER_POLL_SECONDS"]),
+                                   run_scheduler=bool(config["RUN_SCHEDULER"]))
+        app.extensions["mailshift_owns_service"] = True
+    accounts = Accounts(instance)
+    registry = Registry(service, import_folder=config["IMPORT_FOLDER"])
+    app.extensions["mailshift_service"] = service
+    app.extensions["mailshift_registry"] = registry
+    app.extensions["mailshift_accounts"] = accounts
+    run_script = script_runner(registry, accounts)
+
+    @app.before_request
+    def authenticate() -> flask.Response | None:
+        request = flask.request
+        if request.scheme == "http" and not config["ALLOW_REMOTE_HTTP"] and not _loopback(request.remote_addr):
+            return _problem(403, "Plain HTTP is accepted from this machine only; connect over HTTPS.")
+        account = _basic(request, accounts)
+        if account is None:
+            realm = "WSMAN" if request.path.lower().rstrip("/") in ("", *_WSMAN_PATHS) else "Mailshift"
+            response = _problem(401, "Give the user name and password of a Mailshift administrator "
+                                     "(mailshift admin add NAME creates one).")
+            response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
+            return response
+        flask.g.mailshift_user = account.name
+        flask.g.mailshift_account = account
+        return None
+
+    def session_for() -> Session:
+        account: Account = flask.g.mailshift_account
+        return registry.session(account.name, email=account.email)
+
+    app.register_blueprint(create_rest_blueprint(registry, session_for, run_script))
+    app.register_blueprint(create_wsman_blueprint(run_script, shell_idle_timeout=float(config["SHELL_IDLE_TIMEOUT"]),
+                                                  max_shells_per_user=int(config["MAX_SHELLS_PER_USER"])))
+
+    @app.get(API + "/openapi.json")
+    def openapi() -> flask.Response:
+        return flask.send_file(Path(__file__).with_name("openapi.json"), mimetype="application/json")
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> flask.Response:
+        return _problem(404, f"There is nothing at {flask.request.path}; the API is under {API}.")
+
+    @app.errorhandler(405)
+    def not_allowed(_: Exception) -> flask.Response:
+        return _problem(405, f"{flask.request.method} is not allowed on {flask.request.path}.")
+
+    return app
+
+
+def _problem(status: int, message: str) -> flask.Response:
+    response = flask.jsonify({"error": {"message": message, "category": "SecurityError" if status in (401, 403) else
+                                        "InvalidOperation", "errorId": f"Http{status}",
+                                        "fullyQualifiedErrorId": f"Http{status}", "command": None, "target": None,
+                                        "terminating": True}})
+    response.status_code = status
+    return response
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _basic(request: flask.Request, accounts: Accounts) -> Account | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        name, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not sep:
+        return None
+    return accounts.verify(name, password)

@@ -1,0 +1,307 @@
+"""The ``mailshift`` command: the engine's ``sync`` and ``worker``, plus the service's commands.
+
+``serve`` runs the service (REST and WinRM doors) on a production WSGI server with keep-alive;
+``admin`` manages administrator accounts; ``shell`` is an interactive console that accepts the
+cmdlets; ``run FILE.ps1`` runs a script with the same interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import cli as engine_cli
+from engine.errors import ConfigurationError, MigrationError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mailshift`` argument parser."""
+    parser = argparse.ArgumentParser(prog="mailshift", description="Mailshift: Exchange-style IMAP migrations")
+    sub = parser.add_subparsers(dest="command", required=True)
+    engine_cli.add_commands(sub)
+
+    serve = sub.add_parser("serve", help="run the service (REST API, WinRM endpoint) until stopped",
+                           description="Serve the cmdlets over HTTP (and HTTPS) with keep-alive. Settings come from "
+                           "<instance>/mailshift.toml and MAILSHIFT_* variables; the options below win.")
+    _instance(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 5985)")
+    serve.add_argument("--https-port", type=int, help="HTTPS port (default 5986; used with --https)")
+    serve.add_argument("--https", action="store_true", default=None,
+                       help="also serve HTTPS (a self-signed certificate is made when none is configured)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
+
+    admin = sub.add_parser("admin", help="manage administrator accounts",
+                           description="Administrator accounts log in to every door with Basic authentication.")
+    _instance(admin)
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    add = admin_sub.add_parser("add", help="create an account or change its password")
+    add.add_argument("name")
+    add.add_argument("--email", help="where this administrator's status e-mails go")
+    add.add_argument("--password-env", metavar="NAME",
+                     help="read the password from this environment variable instead of asking for it")
+    add.add_argument("--generate", action="store_true", help="generate a password and print it once")
+    remove = admin_sub.add_parser("remove", help="delete an account")
+    remove.add_argument("name")
+    admin_sub.add_parser("list", help="list the accounts")
+
+    shell = sub.add_parser("shell", help="an interactive console that accepts the cmdlets",
+                           description="Type the migration cmdlets as in PowerShell (tab completes names and "
+                           "parameters). Runs on the instance folder; the scheduler runs while the shell is open "
+                           "unless --no-scheduler is given (use it when `mailshift serve` runs on the same instance).")
+    _instance(shell)
+    shell.add_argument("--no-scheduler", action="store_true", help="do not run batches from this process")
+    shell.add_argument("--user", default=os.environ.get("USER", "admin"), help="administrator name for the log")
+    run = sub.add_parser("run", help="run a PowerShell script file with the cmdlets")
+    _instance(run)
+    run.add_argument("file", type=Path)
+    run.add_argument("--no-scheduler", action="store_true", help="do not run batches from this process")
+    run.add_argument("--wait", action="store_true",
+                     help="keep running the scheduler after the script until Ctrl-C (so started batches progress)")
+    run.add_argument("--user", default=os.environ.get("USER", "admin"), help="administrator name for the log")
+    return parser
+
+
+def _instance(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instance", type=Path, default=None, metavar="PATH",
+                        help="instance folder (default $MAILSHIFT_INSTANCE or ./instance)")
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"INSTANCE": args.instance, "HOST": getattr(args, "host", None), "PORT": getattr(args, "port", None),
+             "HTTPS_PORT": getattr(args, "https_port", None), "HTTPS": getattr(args, "https", None)}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    from shim.app import create_app
+
+    app = create_app(_config_overrides(args))
+    config = app.config
+    servers = [wsgi.Server((config["HOST"], int(config["PORT"])), app, numthreads=32, request_queue_size=64,
+                           server_name="Mailshift")]
+    if config["HTTPS"]:
+        cert, key = _certificate(config)
+        secure = wsgi.Server((config["HOST"], int(config["HTTPS_PORT"])), app, numthreads=32, server_name="Mailshift")
+        secure.ssl_adapter = BuiltinSSLAdapter(cert, key)
+        servers.append(secure)
+    for server in servers:
+        server.prepare()
+    if not app.extensions["mailshift_accounts"].names():
+        print("mailshift: no administrator account yet; create one with `mailshift admin add NAME`", file=sys.stderr)
+    for server in servers:
+        scheme = "https" if server.ssl_adapter else "http"
+        host, port = server.bind_addr[:2]
+        print(f"mailshift: serving {scheme}://{host}:{port}/wsman and {scheme}://{host}:{port}/api/v1 "
+              f"(instance {config['INSTANCE']})", flush=True)
+    halt = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: halt.set())
+    threads = [threading.Thread(target=s.serve, name=f"serve-{i}", daemon=True) for i, s in enumerate(servers)]
+    for thread in threads:
+        thread.start()
+    try:
+        halt.wait()
+    finally:
+        for server in servers:
+            server.stop()
+        if app.extensions.get("mailshift_owns_service"):
+            app.extensions["mailshift_service"].close()
+    return EXIT_OK
+
+
+def _certificate(config: Any) -> tuple[str, str]:
+    if config["TLS_CERT"] and config["TLS_KEY"]:
+        return str(config["TLS_CERT"]), str(config["TLS_KEY"])
+    from engine.tls import self_signed_certificate
+
+    folder = Path(config["INSTANCE"]) / "tls"
+    cert, key = folder / "service.crt", folder / "service.key"
+    if not cert.exists() or not key.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        cert_pem, key_pem = self_signed_certificate(os.uname().nodename, days=825)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key_pem)
+        cert.write_bytes(cert_pem)
+        print(f"mailshift: made a self-signed certificate {cert} (set TLS_CERT and TLS_KEY to use your own)",
+              file=sys.stderr)
+    return str(cert), str(key)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from shim.accounts import Accounts
+    from shim.config import load_config
+
+    accounts = Accounts(load_config(_config_overrides(args))["INSTANCE"])
+    if args.admin_command == "list":
+        for account in accounts.names():
+            print(f"{account.name}\t{account.email or ''}")
+        return EXIT_OK
+    if args.admin_command == "remove":
+        accounts.remove(args.name)
+        return EXIT_OK
+    if args.generate:
+        password = secrets.token_urlsafe(18)
+    elif args.password_env:
+        password = os.environ.get(args.password_env, "")
+        if not password:
+            raise ConfigurationError(f"${args.password_env} is empty or not set")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigurationError("the passwords differ")
+    accounts.set(args.name, password, email=args.email)
+    if args.generate:
+        print(password)
+    return EXIT_OK
+
+
+def _local_session(args: argparse.Namespace) -> tuple[Any, Any]:
+    from engine.service import MigrationService
+    from shim.cmdlets import Registry
+    from shim.config import load_config, smtp_settings, target_settings
+
+    config = load_config(_config_overrides(args))
+    Path(config["IMPORT_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    service = MigrationService(config["INSTANCE"], target=target_settings(config), smtp=smtp_settings(config),
+                               run_scheduler=not args.no_scheduler)
+    registry = Registry(service, import_folder=config["IMPORT_FOLDER"])
+    return service, registry.session(args.user)
+
+
+def _print_outcome(outcome: Any) -> None:
+    if outcome.stdout:
+        sys.stdout.write(outcome.stdout if outcome.stdout.endswith("\n") else outcome.stdout + "\n")
+    for error in outcome.errors:
+        sys.stderr.write(error if error.endswith("\n") else error + "\n")
+    sys.stdout.flush()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from shim.pslang import Interpreter
+
+    text = args.file.read_text(encoding="utf-8-sig")
+    service, session = _local_session(args)
+    try:
+        outcome = Interpreter(session).run(text)
+        _print_outcome(outcome)
+        if args.wait and not args.no_scheduler:
+            halt = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: halt.set())
+            halt.wait()
+        return int(outcome.exit_code)
+    finally:
+        service.close()
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from shim.pslang import Interpreter
+
+    service, session = _local_session(args)
+    interpreter = Interpreter(session)
+    _enable_readline(session, Path(service.instance) / ".mailshift_history")
+    print("Mailshift shell: type the migration cmdlets (Get-Help about_Mailshift), 'exit' to leave.")
+    try:
+        while True:
+            try:
+                line = input("PS Mailshift> ")
+            except EOFError:
+                print()
+                return EXIT_OK
+            except KeyboardInterrupt:
+                print()
+                continue
+            if line.strip().lower() in ("exit", "quit"):
+                return EXIT_OK
+            while line.rstrip().endswith("`") or line.count("{") > line.count("}"):
+                try:
+                    line += "\n" + input(">> ")
+                except EOFError:
+                    break
+            if line.strip():
+                _print_outcome(interpreter.run(line))
+    finally:
+        service.close()
+
+
+def _enable_readline(session: Any, history: Path) -> None:
+    try:
+        import readline
+    except ImportError:  # not on every platform
+        return
+    names = [c.name for c in session.registry.cmdlets]
+
+    def complete(text: str, state: int) -> str | None:
+        buffer = readline.get_line_buffer()
+        if text.startswith("-"):
+            words = buffer.split()
+            cmdlet = next((session.registry.find(w) for w in reversed(words) if session.registry.find(w)), None)
+            options = [f"-{p.name}" for p in cmdlet.all_parameters()] if cmdlet else []
+        else:
+            options = names
+        matches = [o for o in options if o.lower().startswith(text.lower())]
+        return matches[state] if state < len(matches) else None
+
+    readline.set_completer(complete)
+    readline.set_completer_delims(" \t\n|;(")
+    readline.parse_and_bind("tab: complete")
+    try:
+        readline.read_history_file(history)
+    except OSError:
+        pass
+    import atexit
+
+    atexit.register(lambda: _save_history(readline, history))
+
+
+def _save_history(readline: Any, history: Path) -> None:
+    try:
+        readline.write_history_file(history)
+    except OSError:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``mailshift`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("sync", "worker"):
+        engine_cli.setup_logging(args)
+        return engine_cli.run_command(args, parser)
+    engine_cli.setup_logging(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "admin":
+            return _admin(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "shell":
+            return _shell(args)
+    except ConfigurationError as exc:
+        parser.exit(EXIT_USAGE, f"mailshift: {exc}\n")
+    except MigrationError as exc:
+        print(f"mailshift: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
