@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dovecot-imapd
 
-.PHONY: run test unit integration bench typecheck system-deps venv clean
+.PHONY: run demo test unit integration bench typecheck system-deps venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-run: venv system-deps
+# The service on embedded defaults: instance/ (SQLite, Maildir target), loopback port 5985.
+run: venv
+	$(VENV)/bin/mailshift serve --instance instance --create-admin
+
+# The engine alone: a throwaway Dovecot mailbox copied twice with `mailshift sync`.
+demo: venv system-deps
 	$(PY) -m bench.demo
 
 test: venv system-deps

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--https-port", type=int, help="HTTPS port (default 5986; used with --https)")
     serve.add_argument("--https", action="store_true", default=None,
                        help="also serve HTTPS (a self-signed certificate is made when none is configured)")
+    serve.add_argument("--create-admin", action="store_true",
+                       help="when the instance has no administrator yet, create 'admin' with a generated password "
+                       "written to <instance>/initial-admin-password (mode 0600; delete it once read)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
 
     admin = sub.add_parser("admin", help="manage administrator accounts",
@@ -102,8 +105,20 @@ def _serve(args: argparse.Namespace) -> int:
         servers.append(secure)
     for server in servers:
         server.prepare()
-    if not app.extensions["mailshift_accounts"].names():
-        print("mailshift: no administrator account yet; create one with `mailshift admin add NAME`", file=sys.stderr)
+    accounts = app.extensions["mailshift_accounts"]
+    if not accounts.names():
+        if args.create_admin:
+            password = secrets.token_urlsafe(18)
+            accounts.set("admin", password)
+            where = Path(config["INSTANCE"]) / "initial-admin-password"
+            fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(password + "\n")
+            print(f"mailshift: created the administrator 'admin'; its password is in {where.resolve()} "
+                  "(read it, then delete the file; `mailshift admin add admin` changes it)", flush=True)
+        else:
+            print("mailshift: no administrator account yet; create one with `mailshift admin add NAME`",
+                  file=sys.stderr)
     for server in servers:
         scheme = "https" if server.ssl_adapter else "http"
         host, port = server.bind_addr[:2]

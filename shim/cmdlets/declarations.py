@@ -345,6 +345,8 @@ REMOVE_MIGRATION_ENDPOINT = Cmdlet(
 
 
 def _new_batch(ctx: Context, b: Bound) -> PSObject:
+    _refuse_non_imap(b, ("Local", "TargetDatabases", "TargetArchiveDatabases", "MailboxType", "PrimaryOnly",
+                         "ArchiveOnly", "TargetEndpoint"), "Exchange mailbox moves")
     if b.get("IncludeFolders"):
         raise NotSupported("-IncludeFolders is not supported; list the folders to leave out with -ExcludeFolders.",
                            command=b.cmdlet.name, target="IncludeFolders")
@@ -429,6 +431,15 @@ NEW_MIGRATION_BATCH = Cmdlet(
         Parameter("DisallowExistingUsers", SWITCH, "Accepted: Mailshift always refuses users already in an "
                   "active batch.", ignored=True),
         Parameter("TargetDeliveryDomain", STRING, "Accepted and ignored (Exchange moves only).", ignored=True),
+        Parameter("TargetDatabases", MULTI, "Not supported: Exchange moves only.", sets=("Onboarding",)),
+        Parameter("TargetArchiveDatabases", MULTI, "Not supported: Exchange moves only.", sets=("Onboarding",)),
+        Parameter("MailboxType", enum("MailboxType", "Microsoft.Exchange.Data.MigrationMailboxType",
+                                      ("PrimaryOnly", "ArchiveOnly", "PrimaryAndArchive")),
+                  "Not supported: Exchange moves only (an IMAP mailbox has no archive).", sets=("Onboarding",)),
+        Parameter("PrimaryOnly", SWITCH, "Not supported: Exchange moves only.", sets=("Onboarding",)),
+        Parameter("ArchiveOnly", SWITCH, "Not supported: Exchange moves only.", sets=("Onboarding",)),
+        Parameter("TargetEndpoint", ENDPOINT_ID, "Not supported: offboarding moves to Exchange.", sets=("Onboarding",)),
+        Parameter("Local", SWITCH, "Not supported: local Exchange database moves.", sets=("Onboarding",)),
         Parameter("Locale", STRING, "Accepted and ignored.", ignored=True),
         Parameter("AutoRetryCount", INT32, "Accepted and ignored: Start-MigrationBatch retries failed users.",
                   ignored=True),
