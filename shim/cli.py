@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true",
                      help="keep running the scheduler after the script until Ctrl-C (so started batches progress)")
     run.add_argument("--user", default=os.environ.get("USER", "admin"), help="administrator name for the log")
+    module = sub.add_parser("module", help="the PowerShell module",
+                            description="Regenerate psmodule/Mailshift (Public/, the format file, MAML help) from "
+                            "the cmdlet registry.")
+    module_sub = module.add_subparsers(dest="module_command", required=True)
+    module_build = module_sub.add_parser("build", help="regenerate the generated files of the module")
+    module_build.add_argument("--output", type=Path, default=Path("psmodule") / "Mailshift", metavar="PATH",
+                              help="the module folder (default psmodule/Mailshift)")
     return parser
 
 
@@ -310,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "shell":
             return _shell(args)
+        if args.command == "module":
+            from shim.modulegen import build
+
+            for path in build(args.output):
+                print(path)
+            return EXIT_OK
     except ConfigurationError as exc:
         parser.exit(EXIT_USAGE, f"mailshift: {exc}\n")
     except MigrationError as exc:
