@@ -338,6 +338,9 @@ REMOVE_MIGRATION_ENDPOINT = Cmdlet(
     what_if="Removing migration endpoint",
     examples=(
         Example("Remove-MigrationEndpoint IMAPEndpoint1 -Confirm:$false", "Removes the endpoint without asking."),
+        Example("Get-MigrationEndpoint | Where-Object { $_.RemoteServer -eq 'old.contoso.edu' } | "
+                "Remove-MigrationEndpoint -Confirm:$false",
+                "Removes every endpoint that points to the retired server old.contoso.edu."),
     ),
 )
 
@@ -737,7 +740,11 @@ GET_MIGRATION_STATUS = Cmdlet(
     parameters=(_DOMAIN_CONTROLLER, _PARTITION),
     handler=_get_status,
     output_type=objects.STATUS,
-    examples=(Example("Get-MigrationStatus", "Shows how far the whole migration has come."),),
+    examples=(
+        Example("Get-MigrationStatus", "Shows how far the whole migration has come."),
+        Example("Get-MigrationStatus | Format-List TotalCount, SyncedCount, FailedCount",
+                "Shows how many mailboxes there are, how many are synced and how many failed."),
+    ),
 )
 
 
@@ -753,7 +760,11 @@ GET_MIGRATION_STATISTICS = Cmdlet(
     parameters=(*_DIAGNOSTICS, _DOMAIN_CONTROLLER, _PARTITION),
     handler=_get_statistics,
     output_type=objects.STATISTICS,
-    examples=(Example("Get-MigrationStatistics | Format-List", "Shows every counter."),),
+    examples=(
+        Example("Get-MigrationStatistics | Format-List", "Shows every counter."),
+        Example("$s = Get-MigrationStatistics\nif ($s.FailedCount -gt 0) { Get-MigrationUser -Status Failed }",
+                "Lists the failed users when there are any."),
+    ),
 )
 
 # -- users ---------------------------------------------------------------------------------------
@@ -886,7 +897,11 @@ GET_MIGRATION_CONFIG = Cmdlet(
     ),
     handler=_get_config,
     output_type=objects.CONFIG,
-    examples=(Example("Get-MigrationConfig", "Shows the service's migration settings."),),
+    examples=(
+        Example("Get-MigrationConfig", "Shows the service's migration settings."),
+        Example("(Get-MigrationConfig).MaxConcurrentMigrations",
+                "Shows how many mailboxes the service copies at once over all batches."),
+    ),
 )
 
 

@@ -137,7 +137,7 @@ def test_values_of_many_kinds() -> None:
 def test_every_cmdlet_has_help_with_examples_and_syntax() -> None:
     assert len(CMDLETS) == 20
     for cmdlet in CMDLETS:
-        assert cmdlet.synopsis and cmdlet.description and len(cmdlet.examples) >= 1, cmdlet.name
+        assert cmdlet.synopsis and cmdlet.description and len(cmdlet.examples) >= 2, cmdlet.name
         for parameter in cmdlet.parameters:
             assert parameter.help, (cmdlet.name, parameter.name)
         text = render_help(cmdlet, "full")
