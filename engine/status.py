@@ -198,7 +198,9 @@ A = TypeVar("A", BatchAction, UserAction)
 def _move(table: Mapping[A, Mapping[S, frozenset[S]]], what: str, action: A, current: S, new: S) -> S:
     moves = table[action]
     if new not in moves.get(current, frozenset()):
-        allowed = [s.value for s in moves if new in moves[s]]
+        # The statuses from which the action leads to ``new``; for an action that keeps the
+        # status (Set-MigrationBatch), those in which it can be done at all.
+        allowed = [s.value for s in moves if new in moves[s]] or [s.value for s in moves if s is not current]
         raise IllegalTransition(what, action, current.value, allowed)
     return new
 
