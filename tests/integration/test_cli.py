@@ -133,3 +133,25 @@ def test_sigterm_stops_at_a_safe_point_and_a_rerun_finishes(
     assert rerun.returncode == 0
     assert json.loads(rerun.stdout)["messages_copied"] == 6000 - first["messages_copied"]
     assert snapshot(dovecot_dot, target_user)["INBOX"] == snapshot(dovecot_slash, user)["INBOX"]
+
+
+@pytest.mark.parametrize("security", ["Ssl", "Tls"])
+def test_self_signed_certificate_needs_accept_untrusted_certificates(
+    dovecot_slash: DovecotServer, new_user: NewUser, tmp_path: Path, security: str
+) -> None:
+    user, password = new_user(dovecot_slash)
+    fill(dovecot_slash, user, {"INBOX": 3})
+    port = dovecot_slash.ssl_port if security == "Ssl" else dovecot_slash.port
+    env = dict(os.environ, MAILSHIFT_SOURCE_PASSWORD=password)
+    args = [
+        "sync", "--source-host", "localhost", "--source-port", str(port), "--source-security", security,
+        "--source-user", user, "--target-maildir", str(tmp_path / "md"), "--state", str(tmp_path / "s.db"), "--json",
+    ]
+    refused = mailshift(*args, env=env)
+    assert refused.returncode == 1
+    summary = json.loads(refused.stdout)
+    assert summary["outcome"] == "Failed" and "not trusted" in summary["error"]
+    assert summary["messages_copied"] == 0
+    accepted = mailshift(*args, "--accept-untrusted-certificates", env=env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["messages_copied"] == 3

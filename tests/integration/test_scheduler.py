@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -133,3 +133,54 @@ def test_service_killed_mid_batch_resumes_without_duplicates(
     for login in logins:
         assert maildir_hashes(instance / "mailboxes" / f"{login}@contoso.edu") == source_hashes(dovecot_slash, login)
     setup.close()
+
+
+def test_endpoint_limits_hold_across_batches_for_initial_and_incremental_syncs(
+    dovecot_slash: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """Two batches on one endpoint: never more than its MaxConcurrentMigrations initial syncs
+    at once, nor more than its MaxConcurrentIncrementalSyncs incremental ones; the rest Queued."""
+    logins = [new_user(dovecot_slash)[0] for _ in range(6)]
+    for login in logins:
+        fill(dovecot_slash, login, {"INBOX": 300}, size=3000)
+    service = MigrationService(tmp_path / "instance", poll_seconds=0.05)
+    running = ("Syncing", "IncrementalSyncing", "Completing")
+
+    def watch(until: Callable[[], bool]) -> list[tuple[int, int]]:
+        """(running, queued) user counts over both batches, sampled until ``until()``."""
+        seen = []
+        deadline = time.monotonic() + 120
+        while not until():
+            assert time.monotonic() < deadline, "timed out"
+            statuses = [u.status for u in service.get_users()]
+            seen.append((sum(s in running for s in statuses), statuses.count("Queued")))
+            time.sleep(0.005)
+        return seen
+
+    def both(status: str) -> bool:
+        return all(b.status == status for b in service.get_batches())
+
+    try:
+        service.new_endpoint("Limited", dovecot_slash.host, port=dovecot_slash.port, security="None",
+                             max_concurrent_migrations=2, max_concurrent_incremental_syncs=1)
+        for name, group in (("First", logins[:3]), ("Second", logins[3:])):
+            rows = [f"{login}@contoso.edu,{login}*{dovecot_slash.master_user},{dovecot_slash.master_password}"
+                    for login in group]
+            service.new_batch(name, "\r\n".join(["EmailAddress,UserName,Password", *rows]).encode(),
+                              source_endpoint="Limited", auto_start=True)
+        initial = watch(lambda: both("Synced"))
+        assert max(r for r, _ in initial) == 2
+        assert any(r == 2 and q > 0 for r, q in initial)  # the limit held users back
+
+        for login in logins:  # new mail, so that each incremental sync has work to do
+            fill(dovecot_slash, login, {"INBOX": 150}, size=3000)
+        service.set_batch("First", sync_now=True)
+        service.set_batch("Second", sync_now=True)
+        incremental = watch(lambda: both("Synced") and all(
+            service.get_user_statistics(f"{login}@contoso.edu").synced_item_count == 450 for login in logins))
+        assert max(r for r, _ in incremental) == 1
+        assert any(r == 1 and q > 0 for r, q in incremental)
+        for login in logins:
+            assert maildir_hashes(tmp_path / "instance" / "mailboxes" / f"{login}@contoso.edu") == source_hashes(dovecot_slash, login)
+    finally:
+        service.close()

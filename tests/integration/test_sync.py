@@ -441,6 +441,34 @@ def test_message_the_source_cannot_deliver_is_a_bad_item(
     assert len(snapshot(dovecot_dot, target_user)["INBOX"]) == 8
 
 
+def test_message_the_target_refuses_is_a_bad_item(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """Dovecot refuses to APPEND an empty message ("Can't save a zero byte message"); a source can
+    hold one. It is skipped as a bad item, reported, and counted against BadItemLimit; the
+    messages around it in the same MULTIAPPEND chunk are still copied."""
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 5})
+    deliver(dovecot_slash, user, "INBOX", b"", internaldate=datetime.datetime(2018, 3, 4, 5, 6, 7, tzinfo=UTC))
+    fill(dovecot_slash, user, {"INBOX": [make_message(820 + i) for i in range(4)]})
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+
+    failed = run(source, target, tmp_path / "s.db")
+    assert failed.outcome is Outcome.FAILED
+    assert "1 bad items, more than BadItemLimit 0 allows" in (failed.error or "")
+    [item] = failed.skipped_items
+    assert (item.kind, item.folder, item.uid, item.size) == ("BadItem", "INBOX", 6, 0)
+    assert "refused" in item.reason.lower(), item.reason
+
+    accepted = run(source, target, tmp_path / "s.db", bad_item_limit=1)
+    assert accepted.outcome is Outcome.SYNCED, accepted.error
+    source_inbox = snapshot(dovecot_slash, user)["INBOX"]
+    assert len(snapshot(dovecot_dot, target_user)["INBOX"]) == len(source_inbox) - 1 == 9
+    assert set(snapshot(dovecot_dot, target_user)["INBOX"]) < set(source_inbox)
+
+
 # --------------------------------------------------------------------------- logins and TLS
 
 
@@ -519,3 +547,49 @@ def test_maildir_target_is_read_back_exactly_through_dovecot(
     with client(dovecot_dot, reader) as imap:
         subscribed = {name for _, _, name in imap.list_sub_folders()}
     assert {"INBOX.Sent", "INBOX.Archive.2020", "INBOX.Drafts.Alt"} <= subscribed
+
+
+# --------------------------------------------------------------------------- CONDSTORE
+
+
+def test_flag_changes_are_found_with_condstore_changedsince(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A re-sync asks the source only for the flags changed since the last HIGHESTMODSEQ, and
+    asks nothing at all when the folder's HIGHESTMODSEQ did not move."""
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 300})
+    source = source_endpoint(dovecot_slash, user, password)
+    target = imap_target(dovecot_dot, target_user)
+    asked: list[tuple[int | None, int, int]] = []  # (CHANGEDSINCE, UIDs asked about, rows the source sent)
+    real_fetch_flags = ImapSession.fetch_flags
+
+    def spy(self: ImapSession, uids: Sequence[int], changed_since: int | None) -> dict[int, Any]:
+        rows = real_fetch_flags(self, uids, changed_since)
+        asked.append((changed_since, len(uids), len(rows)))
+        return rows
+
+    monkeypatch.setattr(ImapSession, "fetch_flags", spy)
+    run(source, target, tmp_path / "s.db")
+    with client(dovecot_slash, user) as imap:
+        assert b"CONDSTORE" in imap.capabilities()
+        imap.select_folder("INBOX")
+        uids = imap.search("ALL")
+        imap.add_flags(uids[10:13], ["\\Flagged"])
+        imap.remove_flags(uids[200:201], ["\\Seen"])
+        imap.add_flags(uids[200:201], ["\\Answered"])
+
+    asked.clear()
+    second = run(source, target, tmp_path / "s.db")
+    assert second.progress["flags_updated"] == 4
+    [(changed_since, asked_about, sent)] = asked
+    assert changed_since is not None and changed_since > 0  # CHANGEDSINCE <the recorded HIGHESTMODSEQ>
+    assert asked_about == 300 and sent == 4  # the source sent only the changed messages' flags
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+
+    asked.clear()
+    third = run(source, target, tmp_path / "s.db")
+    assert third.progress["flags_updated"] == 0
+    assert asked == []  # HIGHESTMODSEQ unchanged: no flag FETCH at all

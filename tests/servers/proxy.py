@@ -5,12 +5,14 @@ Example::
     with FaultProxy(server.host, server.port) as proxy:
         proxy.cut_after_bytes = 10_000         # every connection dies after 10 kB downstream
         proxy.greet_next(2, BYE_TOO_MANY)      # the next two connections are refused
+        proxy.answer_next(1, "UID FETCH", b"NO [THROTTLED] Slow down")  # the proxy answers one command
         ...  # point the client at proxy.host:proxy.port
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import selectors
 import socket
 import threading
@@ -53,6 +55,8 @@ class FaultProxy:
         self.cut_after_bytes: int | None = None
         self._lock = threading.Lock()
         self._greetings: list[bytes] = []
+        self._answers: list[tuple[re.Pattern[bytes], bytes]] = []
+        self._answered = 0
         self._accepted = 0
         self._greeted = 0
         self._cuts = 0
@@ -86,6 +90,28 @@ class FaultProxy:
         """
         with self._lock:
             self._greetings.extend([line] * count)
+
+    def answer_next(self, count: int, command: str, answer: bytes) -> None:
+        """Answer the next ``count`` client commands named ``command`` with ``answer`` instead of
+        forwarding them (the server never sees them; the connection stays up).
+
+        Only commands that arrive as one whole line are recognised, which is how IMAP clients
+        send commands without literals (``FETCH``, ``SELECT``, ``STATUS``, ...).
+
+        Args:
+            count: How many such commands, in addition to those already queued.
+            command: The command name, e.g. ``"UID FETCH"`` (matched case-insensitively).
+            answer: The tagged answer after the tag, e.g. ``b"NO [THROTTLED] ..."`` (no CRLF).
+        """
+        pattern = re.compile(rb"^(\S+) " + re.escape(command.encode()) + rb" [^\r\n]*\r\n\Z", re.IGNORECASE)
+        with self._lock:
+            self._answers.extend([(pattern, answer)] * count)
+
+    @property
+    def answered(self) -> int:
+        """Commands answered by the proxy itself (:meth:`answer_next`)."""
+        with self._lock:
+            return self._answered
 
     @property
     def connections(self) -> int:
@@ -200,7 +226,11 @@ class FaultProxy:
                     sink.shutdown(socket.SHUT_WR)
                     continue
                 if source is client:
-                    sink.sendall(data)
+                    answer = self._answer(data)
+                    if answer is not None:
+                        client.sendall(answer)
+                    else:
+                        sink.sendall(data)
                     continue
                 limit = self.cut_after_bytes  # read once: another thread may change it
                 if limit is not None:
@@ -213,6 +243,20 @@ class FaultProxy:
                     return
             if self._stopping.is_set():
                 return
+
+
+    def _answer(self, data: bytes) -> bytes | None:
+        """The proxy's own answer to a client command queued by :meth:`answer_next`, if any."""
+        with self._lock:
+            if not self._answers:
+                return None
+            pattern, answer = self._answers[0]
+            match = pattern.match(data)
+            if match is None:
+                return None
+            self._answers.pop(0)
+            self._answered += 1
+        return match.group(1) + b" " + answer + b"\r\n"
 
 
 def _say_and_close(sock: socket.socket, line: bytes) -> None:
