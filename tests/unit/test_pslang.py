@@ -517,3 +517,44 @@ def test_parse_errors_carry_line_and_column(shell: Interpreter, script: str, lin
 def test_exit_code(shell: Interpreter) -> None:
     assert shell.run("'a'; exit 3; 'b'").exit_code == 3
     assert shell.run("'a'").exit_code == 0
+
+
+def test_expandable_strings_with_method_calls(shell: Interpreter) -> None:
+    script = '$b = Get-MigrationBatch | Select-Object -First 1; "$($b.Identity.Name) is $($b.Status.ToUpper()) since $((Get-Date).ToString(\'yyyy-MM-dd\'))"'
+    assert shell.evaluate(script) == ["MigrationBatch1 is SYNCING since 2026-11-29"]
+
+
+def test_dates_print_like_powershell(shell: Interpreter) -> None:
+    assert shell.run("Get-Date").stdout == "Sunday, November 29, 2026 11:18:59 PM\n"
+    assert shell.run("(Get-Date).ToString()").stdout == "11/29/2026 11:18:59 PM\n"
+
+
+def test_error_and_out_variables_and_status(shell: Interpreter) -> None:
+    result = shell.evaluate(
+        "Get-MigrationBatch nope -ErrorAction SilentlyContinue -ErrorVariable bad; $ok = $?\n"
+        "Get-MigrationBatch -OutVariable got | Out-Null\n"
+        "$bad.Count; $bad[0].Exception.Message; $ok; $got.Count"
+    )
+    assert result == [1, "The migration batch 'nope' couldn't be found.", False, 2]
+
+
+def test_format_objects_forced_list_and_hashtable() -> None:
+    obj = PSObject(["T"], {"Name": "x", "Count": 5})
+    assert format_objects([obj], None, "list") == "\nName  : x\nCount : 5\n\n"
+    assert format_objects([{"Identity": "B1"}], None) == (
+        "\nName                           Value\n----                           -----\nIdentity                       B1\n\n"
+    )
+
+
+def test_out_string_stream_and_sorting_by_calculated_key(shell: Interpreter) -> None:
+    assert shell.evaluate("'b', 'a' | Out-String -Stream") == ["b", "a"]
+    script = "Get-MigrationBatch | Sort-Object @{Expression = 'TotalCount'; Descending = $true} | ForEach-Object { $_.Identity.Name }"
+    assert shell.evaluate(script) == ["B2", "MigrationBatch1"]
+    assert shell.evaluate("Get-MigrationBatch | Group-Object Status -NoElement | Sort-Object Name | % Name") == ["Failed", "Syncing"]
+
+
+def test_builtin_binding_errors(shell: Interpreter) -> None:
+    outcome = shell.run("Get-MigrationBatch | Select-Object -Bogus 1; 'never'")
+    assert outcome.stdout == ""
+    assert "A parameter cannot be found that matches parameter name 'Bogus'." in outcome.errors[0]
+    assert "FullyQualifiedErrorId : NamedParameterNotFound,Select-Object" in outcome.errors[0]
