@@ -486,6 +486,13 @@ class Interpreter:
                 self._exec(stmt, emit)
             except ShimError as e:
                 raise self._raised(e, stmt.extent, e.terminating) from None
+            except RecursionError:
+                overflow = RuntimeFailure("The script failed due to call depth overflow.", error_id="CallDepthOverflow")
+                raise self._raised(overflow, stmt.extent, True) from None
+            except (ValueError, TypeError, ArithmeticError, LookupError, re.error) as e:
+                # A value the subset's conversions did not anticipate: fail the statement, not the service.
+                failure = RuntimeFailure(f"{type(e).__name__}: {e}", error_id="RuntimeException")
+                raise self._raised(failure, stmt.extent, False) from None
         except _Raised as r:
             if r.stop or self._try_depth > 0 or self.preference() == "stop":
                 raise

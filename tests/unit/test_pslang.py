@@ -558,3 +558,9 @@ def test_builtin_binding_errors(shell: Interpreter) -> None:
     assert outcome.stdout == ""
     assert "A parameter cannot be found that matches parameter name 'Bogus'." in outcome.errors[0]
     assert "FullyQualifiedErrorId : NamedParameterNotFound,Select-Object" in outcome.errors[0]
+
+
+def test_runaway_recursion_is_a_script_error(shell: Interpreter) -> None:
+    outcome = shell.run("function Loop { Loop }; Loop; 'never'")
+    assert outcome.stdout == "" and "FullyQualifiedErrorId : CallDepthOverflow" in outcome.errors[0]
+    assert shell.run("[char]'ab'; 'next'").stdout == "next\n"
