@@ -82,7 +82,9 @@ Get-Credential, running script files or programs (``& .\\x.ps1``, ``. .\\x.ps1``
 ``C:\\x.exe``), redirection to files, changing ``$env:`` variables, and the ``switch``,
 ``trap``, ``class``, ``enum``, ``using``, ``workflow``, ``data`` and ``filter`` statements.
 A command that is neither built in nor known to ``host.resolve`` is a ``CommandNotFound``
-error; nothing unknown ever succeeds silently.
+error; nothing unknown ever succeeds silently (Get-Member, Start-Sleep, Import-Csv and the
+session preludes such as New-PSSession are not built in: they work only if the host
+implements them). ``$env:`` variables read as ``$null``.
 """
 
 from shim.pslang.ast import Script
