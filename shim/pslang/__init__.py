@@ -63,10 +63,10 @@ Supported
   ``-ErrorVariable``, ``-OutVariable``, ``-Verbose``, ``-Debug``, ``-OutBuffer``,
   ``-InformationAction``, ``-WarningVariable``, ``-InformationVariable``, ``-PipelineVariable``
   (exact, alias, or unique prefix of three letters or more) are stripped before the host is
-  called. A non-terminating host error is written and the script goes on; a terminating one,
-  or any error under ``-ErrorAction Stop`` / ``$ErrorActionPreference = 'Stop'``, stops the
-  script unless a ``try``/``catch`` takes it. An expression failure (null method call, bad
-  cast) ends its statement only.
+  called. A non-terminating host error is written and the script goes on; a terminating one
+  (binding errors, unknown commands, expression failures) ends its statement, as in PowerShell.
+  ``throw``, refusals, and any error under ``-ErrorAction Stop`` /
+  ``$ErrorActionPreference = 'Stop'`` end the script unless a ``try``/``catch`` takes it.
 * Output: objects go to Out-Default at the end of each top-level statement; see
   :mod:`shim.pslang.formatting`.
 

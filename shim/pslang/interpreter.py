@@ -443,7 +443,8 @@ class Interpreter:
             error.command = command
         action = common.error_action or self.preference()
         if error.terminating or action == "stop":
-            raise self._raised(error, extent, stop=True)
+            # A terminating error ends its statement; only ErrorAction Stop ends the script (as in PowerShell).
+            raise self._raised(error, extent, stop=action == "stop")
         self._last_ok = False
         if action == "ignore":
             return
@@ -485,7 +486,8 @@ class Interpreter:
             try:
                 self._exec(stmt, emit)
             except ShimError as e:
-                raise self._raised(e, stmt.extent, e.terminating) from None
+                # throw and refusals end the script; other terminating errors end only this statement.
+                raise self._raised(e, stmt.extent, isinstance(e, (ThrownError, ScriptRefused))) from None
             except RecursionError:
                 overflow = RuntimeFailure("The script failed due to call depth overflow.", error_id="CallDepthOverflow")
                 raise self._raised(overflow, stmt.extent, True) from None

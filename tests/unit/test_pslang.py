@@ -419,9 +419,14 @@ def test_error_action_stop_and_try_catch(shell: Interpreter) -> None:
     assert stopped.stdout == "" and len(stopped.errors) == 1 and stopped.exit_code == 1
 
 
-def test_terminating_host_error_ends_the_script(shell: Interpreter) -> None:
-    outcome = shell.run("Get-MigrationStatus; 'never'")
-    assert outcome.stdout == "" and "FullyQualifiedErrorId : ServiceStopping,Get-MigrationStatus" in outcome.errors[0]
+def test_terminating_host_error_ends_its_statement_only(shell: Interpreter) -> None:
+    # As in PowerShell: a statement-terminating error stops its pipeline, the script goes on (exit code 1);
+    # -ErrorAction Stop makes it end the script.
+    outcome = shell.run("Get-MigrationStatus | ForEach-Object { 'never' }; 'next'")
+    assert outcome.stdout == "next\n" and outcome.exit_code == 1
+    assert "FullyQualifiedErrorId : ServiceStopping,Get-MigrationStatus" in outcome.errors[0]
+    stopped = shell.run("Get-MigrationStatus -ErrorAction Stop; 'never'")
+    assert stopped.stdout == "" and len(stopped.errors) == 1
     assert shell.run("try { Get-MigrationStatus } catch { $_.CategoryInfo.Category }").stdout == "InvalidOperation\n"
 
 
@@ -554,8 +559,8 @@ def test_out_string_stream_and_sorting_by_calculated_key(shell: Interpreter) -> 
 
 
 def test_builtin_binding_errors(shell: Interpreter) -> None:
-    outcome = shell.run("Get-MigrationBatch | Select-Object -Bogus 1; 'never'")
-    assert outcome.stdout == ""
+    outcome = shell.run("Get-MigrationBatch | Select-Object -Bogus 1; 'next'")
+    assert outcome.stdout == "next\n"
     assert "A parameter cannot be found that matches parameter name 'Bogus'." in outcome.errors[0]
     assert "FullyQualifiedErrorId : NamedParameterNotFound,Select-Object" in outcome.errors[0]
 

@@ -1,0 +1,132 @@
+"""pywinrm against a live ``mailshift serve``: the seeds' commands as written, run_ps end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import winrm
+from winrm.exceptions import InvalidCredentialsError
+
+from tests.conftest import NewUser
+from tests.servers.dovecot import DovecotServer
+from tests.servers.mailbox import deliver, fill, make_message
+from tests.servers.service import MailshiftService
+from tests.servers.smtp import SmtpListener
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpListener]:
+    with SmtpListener() as listener:
+        yield listener
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpListener) -> Iterator[MailshiftService]:
+    settings = {"SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "None",
+                "SMTP_SENDER": "mailshift@contoso.edu"}
+    with MailshiftService(tmp_path_factory.mktemp("winrm") / "instance", settings) as running:
+        yield running
+
+
+def session(service: MailshiftService, password: str | None = None) -> winrm.Session:
+    return winrm.Session(service.wsman, auth=(service.user, password or service.password), transport="plaintext", proxy=None, ca_trust_path=None)
+
+
+def ps(service: MailshiftService, script: str) -> tuple[str, str, int]:
+    result = session(service).run_ps(script)
+    return result.std_out.decode("utf-8", "replace"), result.std_err.decode("utf-8", "replace"), result.status_code
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_wrong_credentials_are_refused(service: MailshiftService) -> None:
+    with pytest.raises(InvalidCredentialsError):
+        session(service, password="not-the-password").run_ps("Get-MigrationBatch")
+
+
+def test_seed_000_as_written(service: MailshiftService, dovecot_slash: DovecotServer, new_user: NewUser,
+                             smtp: SmtpListener) -> None:
+    logins = []
+    for _ in range(3):
+        user, _ = new_user(dovecot_slash)
+        fill(dovecot_slash, user, {"INBOX": 6, "Sent Items": 2, "Deleted Items": 2, "Junk Mail": 1})
+        logins.append(user)
+    master, secret = dovecot_slash.master_user, dovecot_slash.master_password
+    rows = [f"{u}@contoso.edu,{u}*{master},{secret}" for u in logins[:2]] + [f"{logins[2]}@contoso.edu,{logins[2]},Wrong"]
+    (service.import_folder / "MigrationBatch_1.csv").write_text("EmailAddress,UserName,Password\r\n" + "\r\n".join(rows)
+                                                                 + "\r\n")
+    host, port = "127.0.0.1", dovecot_slash.port
+
+    out, err, code = ps(service, f"Test-MigrationServerAvailability -RemoteServer {host} -Port {port}")
+    assert (code, err) == (0, "") and "Success" in out
+    out, err, code = ps(service, "$t = Test-MigrationServerAvailability -RemoteServer imap.contoso.edu -Port 143\n"
+                                 'if ($t.Result -eq "Failed") { Write-Host $t.Message }')
+    assert code == 0 and "imap.contoso.edu:143 failed" in out
+
+    out, err, code = ps(service, (
+        'New-MigrationBatch -Imap -Name MigrationBatch1 -CSVData:([System.IO.File]::ReadAllBytes('
+        '"C:\\Users\\Administrator\\Desktop\\MigrationBatch_1.csv")) -MaxConcurrentMigrations 3 '
+        f'-RemoteServer {host} -Port {port} -Timezone "Pacific Standard Time" -ExcludeFolders "Deleted Items","Junk Mail"'))
+    assert (code, err) == (0, ""), err
+    assert "MigrationBatch1" in out and "Created" in out
+
+    out, err, code = ps(service, 'Start-MigrationBatch -NotificationEmails "super-user@contoso.edu",'
+                                 '"helpdesk@contoso.edu","CIO@contoso.edu"')
+    assert (code, err) == (0, ""), err
+
+    def batch_status() -> str:
+        text, _, _ = ps(service, "(Get-MigrationBatch MigrationBatch1).Status")
+        return text.strip()
+
+    wait_for(lambda: batch_status() == "SyncedWithErrors", "the initial sync")
+    out, err, code = ps(service, "Get-MigrationBatch")
+    assert code == 0 and "MigrationBatch1" in out and "SyncedWithErrors" in out
+    out, _, _ = ps(service, "Get-MigrationStatus | Format-List")
+    assert "TotalCount" in out and ": 3" in out
+    out, _, _ = ps(service, "Get-MigrationUser | Get-MigrationUserStatistics | "
+                            "Select-Object Identity, Status, SyncedItemCount | Format-Table -AutoSize")
+    assert f"{logins[0]}@contoso.edu" in out and "Failed" in out
+    for user in logins[:2]:
+        maildir = service.instance / "mailboxes" / f"{user}@contoso.edu" / "Maildir"
+        assert sum(1 for p in maildir.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")) == 8
+    wait_for(lambda: len(smtp.messages) >= 1, "the status e-mail")
+    assert {"super-user@contoso.edu", "helpdesk@contoso.edu", "CIO@contoso.edu",
+            "administrator@contoso.edu"} <= set(smtp.messages[-1].rcpt_tos)
+
+    deliver(dovecot_slash, logins[0], "INBOX", make_message(777, subject="after the MX switch"))
+    out, err, code = ps(service, "Set-MigrationBatch MigrationBatch1 -SyncNow")
+    assert (code, err) == (0, ""), err
+    wait_for(lambda: ps(service, f"(Get-MigrationUserStatistics {logins[0]}@contoso.edu).SyncedItemCount")[0].strip()
+             == "9", "the incremental sync")
+
+    out, err, code = ps(service, "Complete-Migration -NotificationEmails super-user@contoso.edu")
+    assert code == 0, err
+    wait_for(lambda: batch_status() == "CompletedWithErrors", "completion")
+
+    out, err, code = ps(service, "Get-Help New-MigrationBatch -Examples")
+    assert code == 0 and "Example 1" in out and "MigrationBatch_1.csv" in out
+    out, _, _ = ps(service, "Get-Help New-MigrationBatch -Detailed")
+    assert "PARAMETERS" in out and "-CSVData <Byte[]>" in out
+    out, _, _ = ps(service, "Get-Help New-MigrationBatch")
+    assert "SYNTAX" in out and "New-MigrationBatch -Imap -Name <String>" in out.replace("\r\n", "\n")
+
+
+def test_errors_reach_stderr_with_exit_code(service: MailshiftService) -> None:
+    out, err, code = ps(service, "Get-Mailbox")
+    assert code == 1 and "'Get-Mailbox' is not recognized" in err
+    out, err, code = ps(service, "Start-MigrationBatch -Identity no-such-batch")
+    assert code == 1 and "no-such-batch" in err and "ObjectNotFound" in err
+    out, err, code = ps(service, "New-MigrationBatch -Name x -Auto")
+    assert code == 1 and "ambiguous" in err and "AutoStart, AutoComplete, AutoRetryCount" in err
+    out, err, code = ps(service, '[System.IO.File]::ReadAllBytes("/etc/passwd")')
+    assert code == 1 and "import folder" in err
+    for refused in ('Invoke-Expression "Get-MigrationBatch"', "Start-Process calc", "[System.Diagnostics.Process]::Start('calc')"):
+        out, err, code = ps(service, refused)
+        assert code == 1 and err, refused
