@@ -40,6 +40,7 @@ unit: venv
 
 bench: venv system-deps
 	$(PY) -m bench.run
+	$(PY) -m bench.roundtrip
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

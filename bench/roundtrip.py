@@ -60,12 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         auth = (service.user, service.password)
         http = requests.Session()
         http.auth = auth
-        csv = base64.b64encode(b"EmailAddress,UserName,Password\r\nterrya@contoso.edu,terry,x\r\n").decode()
         for number in range(5):
+            row = f"EmailAddress,UserName,Password\r\nuser{number}@contoso.edu,user{number},x\r\n"
+            csv = base64.b64encode(row.encode()).decode()
             made = http.post(f"{service.url}/api/v1/cmdlets/New-MigrationBatch/invoke", timeout=30, json={
                 "parameters": {"Imap": True, "Name": f"B{number}", "CSVData": csv, "RemoteServer": "imap.contoso.edu",
                                "Port": 143}})
             made.raise_for_status()
+            assert made.json()["errors"] == [], made.json()["errors"]
 
         def rest() -> None:
             answer = http.post(f"{service.url}/api/v1/cmdlets/Get-MigrationBatch/invoke", json={"parameters": {}},
