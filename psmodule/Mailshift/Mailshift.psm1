@@ -1,0 +1,11 @@
+# Mailshift module loader: the private helpers first, then one public function per file.
+# Runs unchanged on Windows PowerShell 5.1 and PowerShell 7.
+
+$mailshiftPrivate = @(Get-ChildItem -Path (Join-Path $PSScriptRoot 'Private') -Filter '*.ps1' -File)
+$mailshiftPublic = @(Get-ChildItem -Path (Join-Path $PSScriptRoot 'Public') -Filter '*.ps1' -File)
+
+foreach ($mailshiftFile in @($mailshiftPrivate + $mailshiftPublic)) {
+    . $mailshiftFile.FullName
+}
+
+Export-ModuleMember -Function @($mailshiftPublic | ForEach-Object { $_.BaseName })
