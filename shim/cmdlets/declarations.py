@@ -78,6 +78,16 @@ _NOTIFICATION_EMAILS = "The e-mail addresses that receive the migration status m
                        "\"admin@contoso.edu\",\"helpdesk@contoso.edu\"."
 
 
+def _current_batch(ctx: Context, b: Bound) -> str | None:
+    """The batch a cmdlet acts on: -Identity, else (2010 style) the one batch that is not completed."""
+    given: str | None = b.get("Identity")
+    if given is not None:
+        return given
+    open_batches = [v.identity for v in ctx.service.get_batches()
+                    if v.status not in ("Completed", "CompletedWithErrors", "Removing")]
+    return open_batches[0] if len(open_batches) == 1 else None
+
+
 def _batch_identity(mandatory: bool, help_text: str) -> Parameter:
     return Parameter("Identity", BATCH_ID, help_text, mandatory=(ALL_SETS,) if mandatory else (), position=0,
                      from_pipeline=True, from_pipeline_by_property_name=True)
@@ -474,7 +484,7 @@ NEW_MIGRATION_BATCH = Cmdlet(
 
 
 def _start_batch(ctx: Context, b: Bound) -> None:
-    ctx.service.start_batch(b.get("Identity"), notification_emails=b.get("NotificationEmails") or (),
+    ctx.service.start_batch(_current_batch(ctx, b), notification_emails=b.get("NotificationEmails") or (),
                             requested_by=ctx.user_email)
 
 
@@ -508,7 +518,7 @@ START_MIGRATION_BATCH = Cmdlet(
 
 
 def _stop_batch(ctx: Context, b: Bound) -> None:
-    ctx.service.stop_batch(b.get("Identity"))
+    ctx.service.stop_batch(_current_batch(ctx, b))
 
 
 STOP_MIGRATION_BATCH = Cmdlet(
@@ -535,7 +545,7 @@ STOP_MIGRATION_BATCH = Cmdlet(
 
 
 def _complete_batch(ctx: Context, b: Bound) -> None:
-    ctx.service.complete_batch(b.get("Identity"), notification_emails=b.get("NotificationEmails") or (),
+    ctx.service.complete_batch(_current_batch(ctx, b), notification_emails=b.get("NotificationEmails") or (),
                                requested_by=None)
 
 

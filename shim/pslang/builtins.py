@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from shim.errors import BindingError, ObjectNotFound, ShimError
+from shim.errors import BindingError, ObjectNotFound, ScriptRefused, ShimError
 from shim.host import NO_VALUE, CommandElement, HelpMode, ParameterToken
 from shim.pslang import ast
 from shim.pslang.formatting import Column, default_columns, render_list, render_table
 from shim.pslang.records import WrittenError
+from shim.pslang.timezones import TIME_ZONE_KEY, WINDOWS_TIME_ZONES
 from shim.pslang.values import (
     VOID,
     FormattedText,
@@ -261,7 +262,9 @@ def property_columns(interpreter: Interpreter, specs: Any, objects: Sequence[Any
             if any(c in name for c in "*?["):
                 columns.extend(Column.of(n) for n in _property_names(objects) if wildcard_match(name, n))
             else:
-                columns.append(Column.of(name))
+                # Headings use the property's declared spelling (fl pschildname shows PSChildName).
+                declared = {n.lower(): n for n in _property_names(objects)}
+                columns.append(Column.of(declared.get(name.lower(), name)))
     return columns
 
 
@@ -775,6 +778,37 @@ def _get_content(interpreter: Interpreter, call: Call) -> list[Any]:
             lines = lines[-tail:] if tail else []
         out.extend(lines)
     return out
+
+
+@_builtin(
+    "Get-ChildItem",
+    ["gci", "ls", "dir"],
+    values=["Path", "LiteralPath", "Filter", "Include", "Exclude", "Depth"],
+    switches=["Recurse", "Force", "Name", "File", "Directory"],
+)
+def _get_child_item(interpreter: Interpreter, call: Call) -> list[Any]:
+    """Only the registry listing seed 000 uses to find time zone names; nothing else is listed."""
+    path = call.get("LiteralPath") if "literalpath" in call.named else call.take("Path")
+    call.no_more_positional()
+    text = "" if path is NO_VALUE or path is None else to_str(path)
+    key = text.strip().rstrip("\\")
+    for prefix in ("hklm:\\", "registry::hkey_local_machine\\", "registry::hklm\\"):
+        if key.lower().startswith(prefix):
+            key = key[len(prefix):]
+            break
+    else:
+        key = ""
+    if key.lower() != TIME_ZONE_KEY:
+        raise ScriptRefused(
+            f"Get-ChildItem '{text}' is not allowed in a Mailshift session: scripts cannot list files or the "
+            "registry on the server (only the Windows time zone names under "
+            "HKLM:\\Software\\Microsoft\\Windows NT\\CurrentVersion\\Time zones can be listed).",
+            command=call.name, target=text, error_id="FileSystemAccessRefused")
+    parent = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Time Zones"
+    if call.has("Name"):
+        return list(WINDOWS_TIME_ZONES)
+    return [PSObject(["Microsoft.Win32.RegistryKey"], [("Name", f"{parent}\\{zone}"), ("PSChildName", zone)],
+                     text=f"{parent}\\{zone}") for zone in WINDOWS_TIME_ZONES]
 
 
 @_builtin(

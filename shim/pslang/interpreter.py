@@ -113,7 +113,7 @@ for _commands, _reason in (
     (("Invoke-WebRequest iwr curl wget", "Invoke-RestMethod irm"), "the service does not make web requests"),
     (("Set-Location cd sl chdir", "Push-Location pushd", "Pop-Location popd"), _FILES),
     (("Set-Content sc", "Add-Content ac", "Clear-Content clc", "Out-File"), _FILES),
-    (("Remove-Item rm del ri rd erase rmdir", "Get-ChildItem gci ls dir", "Get-Item gi", "Set-Item si"), _FILES),
+    (("Remove-Item rm del ri rd erase rmdir", "Get-Item gi", "Set-Item si"), _FILES),
     (("New-Item ni md mkdir", "Copy-Item cp copy cpi", "Move-Item mv move mi", "Rename-Item ren rni"), _FILES),
     (("Export-Csv epcsv", "Export-Clixml", "Import-Clixml", "Tee-Object tee", "Test-Path"), _FILES),
     (("Get-WmiObject gwmi", "Get-CimInstance gcim", "Invoke-WmiMethod"), "WMI/CIM is not available in a Mailshift session"),
@@ -444,7 +444,7 @@ class Interpreter:
         action = common.error_action or self.preference()
         if error.terminating or action == "stop":
             # A terminating error ends its statement; only ErrorAction Stop ends the script (as in PowerShell).
-            raise self._raised(error, extent, stop=action == "stop")
+            raise self._raised(error, extent, stop=action == "stop" or isinstance(error, ScriptRefused))
         self._last_ok = False
         if action == "ignore":
             return

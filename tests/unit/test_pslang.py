@@ -477,7 +477,7 @@ def test_unknown_command(host: FakeHost, shell: Interpreter) -> None:
         ("[System.Diagnostics.Process]::Start('calc')", "[System.Diagnostics.Process]::Start is not allowed"),
         ("[Environment]::UserName", "[Environment]::UserName is not allowed"),
         ("New-Object System.Net.WebClient", "New-Object is not allowed"),
-        ("Get-ChildItem C:\\", "Get-ChildItem is not allowed"),
+        ("Get-ChildItem C:\\", "Get-ChildItem 'C:\\' is not allowed"),
         ("'x' | Out-File C:\\x.txt", "Out-File is not allowed"),
         ("'x' > C:\\x.txt", "Redirecting output to a file is not allowed"),
         ("Get-Credential", "the service cannot prompt for credentials"),
@@ -569,3 +569,13 @@ def test_runaway_recursion_is_a_script_error(shell: Interpreter) -> None:
     outcome = shell.run("function Loop { Loop }; Loop; 'never'")
     assert outcome.stdout == "" and "FullyQualifiedErrorId : CallDepthOverflow" in outcome.errors[0]
     assert shell.run("[char]'ab'; 'next'").stdout == "next\n"
+
+
+def test_seed_000_time_zone_listing_and_nothing_else(shell: Interpreter) -> None:
+    outcome = shell.run('Get-ChildItem "HKLM:\\Software\\Microsoft\\Windows NT\\CurrentVersion\\Time zones" | FL pschildname')
+    assert outcome.errors == []
+    assert "PSChildName : Pacific Standard Time\n" in outcome.stdout
+    assert outcome.stdout.count("PSChildName : ") > 100
+    for path in ("C:\\Windows", "/etc", "HKLM:\\Software\\Microsoft", "Env:"):
+        refused = shell.run(f'Get-ChildItem "{path}"')
+        assert refused.exit_code == 1 and "not allowed in a Mailshift session" in refused.errors[0], path
