@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dovecot-imapd
 
-.PHONY: run demo test unit integration bench typecheck system-deps venv clean
+.PHONY: run demo test unit integration bench typecheck system-deps venv clean module
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ unit: venv
 bench: venv system-deps
 	$(PY) -m bench.run
 	$(PY) -m bench.roundtrip
+
+# Regenerate the PowerShell module's generated files (Public/, format file, MAML help, manifest).
+module: venv
+	$(VENV)/bin/mailshift module build
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
