@@ -328,7 +328,11 @@ class MigrationService:
 
     def set_endpoint(self, identity: str, *, skip_verification: bool = False, **changes: Any) -> EndpointView:
         """Set-MigrationEndpoint: remote_server, port, security, authentication,
-        accept_untrusted_certificates, max_concurrent_migrations, max_concurrent_incremental_syncs."""
+        accept_untrusted_certificates, max_concurrent_migrations, max_concurrent_incremental_syncs.
+
+        A change of the server, port, security or certificate policy is tested first (as
+        New-MigrationEndpoint does) unless ``skip_verification``; a refused change changes nothing.
+        """
         columns = {"accept_untrusted_certificates": "accept_untrusted"}
         allowed = {"remote_server", "port", "security", "authentication", "accept_untrusted_certificates",
                    "max_concurrent_migrations", "max_concurrent_incremental_syncs"}
@@ -344,7 +348,9 @@ class MigrationService:
                 values["accept_untrusted"] = int(bool(values["accept_untrusted"]))
             merged = {**row.__dict__, **values}
             _check_concurrency(merged["max_concurrent_migrations"], merged["max_concurrent_incremental_syncs"])
-            if not skip_verification and {"remote_server", "port", "security"} & set(values):
+            # Every connection setting counts: taking back AcceptUntrustedCertificates on a server
+            # with a self-signed certificate would otherwise break each later sync.
+            if not skip_verification and {"remote_server", "port", "security", "accept_untrusted"} & set(values):
                 self._verify(merged["remote_server"], merged["port"], Security.parse(merged["security"]),
                              bool(merged["accept_untrusted"]))
             catalog.update_endpoint(row.id, values)
@@ -537,10 +543,14 @@ class MigrationService:
         self.scheduler.wake()
 
     def complete_migration(self, *, notification_emails: Sequence[str] = (), requested_by: str | None = None) -> list[str]:
-        """Complete-Migration (2010): completes every synced batch; returns their names."""
+        """Complete-Migration (2010): completes every synced batch; returns their names.
+
+        A CompletedWithErrors batch counts as ready too: running Complete-Migration again is how
+        its failed mailboxes are retried (the completion mail says so); completed ones stay.
+        """
         recipients = _addresses(notification_emails) + ([requested_by] if requested_by else [])
         with self._catalog() as catalog:
-            ready = catalog.batches([B.SYNCED, B.SYNCED_WITH_ERRORS])
+            ready = catalog.batches([B.SYNCED, B.SYNCED_WITH_ERRORS, B.COMPLETED_WITH_ERRORS])
             if not ready:
                 states = ", ".join(f"{b.name} ({b.status.value})" for b in catalog.batches()) or "none"
                 raise Refused(f"No migration batch is synced and ready to complete; batches: {states}.")

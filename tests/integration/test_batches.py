@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
@@ -12,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import AlreadyExists, NotFound, Refused
+from engine.errors import AlreadyExists, ConfigurationError, NotFound, Refused
 from engine.csvfile import CsvError
 from engine.imap import ImapEndpoint, Security
 from engine.scheduler import TargetSettings
 from engine.notify import SmtpSecurity, SmtpSettings
 from engine.service import MigrationService
 from engine.status import IllegalTransition
-from tests.integration.test_sync import content
+from tests.conftest import NewUser
+from tests.integration.test_sync import content, renamed
 from tests.servers.dovecot import DovecotServer
 from tests.servers.mailbox import deliver, fill, make_message, snapshot
 from tests.servers.smtp import SmtpListener
@@ -45,13 +47,15 @@ def smtp() -> Iterator[SmtpListener]:
 
 @pytest.fixture
 def service_for(tmp_path: Path, dovecot_dot: DovecotServer, smtp: SmtpListener) -> Iterator[Callable[..., MigrationService]]:
-    """Services whose mailboxes go to the "dot" Dovecot (one user per address) and mail to ``smtp``."""
+    """Services whose mailboxes go to the "dot" Dovecot (or ``target_server``; one user per address) and
+    whose status mails go to ``smtp``."""
     made: list[MigrationService] = []
 
-    def make(**options: object) -> MigrationService:
+    def make(target_server: DovecotServer | None = None, **options: object) -> MigrationService:
+        server = target_server or dovecot_dot
         target = TargetSettings(imap=ImapEndpoint(
-            host=dovecot_dot.host, port=dovecot_dot.port, security=Security.NONE, user=dovecot_dot.master_user,
-            authzid="{EmailAddress}", password=dovecot_dot.master_password,
+            host=server.host, port=server.port, security=Security.NONE, user=server.master_user,
+            authzid="{EmailAddress}", password=server.master_password,
         ))
         service = MigrationService(
             tmp_path / "instance", target=target, poll_seconds=0.1,
@@ -148,11 +152,35 @@ def test_seed_000_walkthrough(
     assert len(_target_snapshot(dovecot_dot, emails[0])["INBOX"]) == 13
 
     # Complete-Migration -NotificationEmails super-user@contoso.edu
-    assert service.complete_migration(notification_emails=["super-user@contoso.edu"]) == ["MigrationBatch1"]
+    assert service.complete_migration(notification_emails=["super-user@contoso.edu"],
+                                      requested_by="administrator@contoso.edu") == ["MigrationBatch1"]
     wait_for(lambda: service.get_batches("MigrationBatch1")[0].status == "CompletedWithErrors", "completion")
     final = {u.identity: u.status for u in service.get_users()}
     assert final == {emails[0]: "Completed", emails[1]: "Completed", emails[2]: "CompletionFailed"}
+    assert len(_target_snapshot(dovecot_dot, emails[0])["INBOX"]) == 13  # the final sync copied nothing twice
+
+    # The final status mail: to the admin who ran Complete-Migration and every recipient so far,
+    # with the counts, and the still-failing row in MigrationErrors.csv.
     wait_for(lambda: len(smtp.messages) == 2, "the completion e-mail")
+    mail = smtp.messages[1]
+    assert set(mail.rcpt_tos) == {"super-user@contoso.edu", "helpdesk@contoso.edu", "administrator@contoso.edu"}
+    assert mail.message["Subject"] == 'Migration batch "MigrationBatch1": completed, 2 of 3 mailboxes finalized, 1 failed'
+    body = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert counts_in(body) == {"TotalCount": 3, "SyncedCount": 0, "FinalizedCount": 2, "FailedCount": 1,
+                               "StoppedCount": 0, "PendingCount": 0}
+    assert "Status:         CompletedWithErrors" in body
+    assert "run Complete-Migration again to retry the failed mailboxes" in " ".join(body.split())
+    [attachment] = [p for p in mail.message.iter_attachments() if p.get_filename() == "MigrationErrors.csv"]
+    rows = list(csv.DictReader(io.StringIO(attachment.get_content().lstrip("\ufeff"))))
+    assert [(r["EmailAddress"], r["UserName"]) for r in rows] == [(emails[2], f"{dovecot_slash.master_user}*{logins[emails[2]]}")]
+    assert "refused the credentials" in rows[0]["ErrorMessage"]
+    # What the mail tells the admin to do works: Complete-Migration again retries the failed
+    # mailbox (its password is still wrong) and leaves the completed ones alone.
+    assert service.complete_migration() == ["MigrationBatch1"]
+    assert service.get_batches("MigrationBatch1")[0].status == "Completing"
+    wait_for(lambda: service.get_batches("MigrationBatch1")[0].status == "CompletedWithErrors", "the retry")
+    assert {u.identity: u.status for u in service.get_users()} == final
+    wait_for(lambda: len(smtp.messages) == 3, "the second completion e-mail")
 
     # Passwords appear nowhere: not in the database file, the log, or the e-mails.
     secrets = [master.encode(), b"Wrong-Pa$$word1"]
@@ -160,6 +188,12 @@ def test_seed_000_walkthrough(
     assert not any(s in files for s in secrets)
     assert not any(s.decode() in caplog.text for s in secrets)
     assert not any(s in m.raw for m in smtp.messages for s in secrets)
+
+
+def counts_in(body: str) -> dict[str, int]:
+    """The ``...Count:  n`` summary lines of a status mail's body."""
+    found = (re.fullmatch(r"(\w+Count):\s+(\d+)", line) for line in body.splitlines())
+    return {m[1]: int(m[2]) for m in found if m}
 
 
 def _target_snapshot(server: DovecotServer, email: str) -> dict[str, list[tuple[str, frozenset[str], int]]]:
@@ -235,3 +269,224 @@ def test_endpoint_batch_cadence_schedule_limits_and_removal(
     assert len(_target_snapshot(dovecot_dot, emails[1])["INBOX"]) == 13
     service.remove_endpoint("IMAPEndpoint")
     assert service.get_endpoints() == []
+
+
+def mailbox_pair(source: DovecotServer, target: DovecotServer, new_user: NewUser,
+                 folders: dict[str, int | list[bytes]]) -> tuple[str, str, str]:
+    """A source user with ``folders`` of mail and an empty target mailbox: (email, login, password)."""
+    login, password = new_user(source)
+    fill(source, login, folders)
+    email = f"{login}@contoso.edu"
+    target.add_user(email, "unused-target-password")
+    return email, login, password
+
+
+def csv_of(*rows: tuple[str, str, str], extra: str = "") -> bytes:
+    header = "EmailAddress,UserName,Password" + (f",{extra}" if extra else "")
+    return "\r\n".join([header, *(",".join(row) for row in rows)]).encode()
+
+
+def status_of(service: MigrationService, batch: str) -> str:
+    return service.get_batches(batch)[0].status
+
+
+def test_endpoint_defaults_and_set_endpoint_verifies_changed_connections_and_limits(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser,
+) -> None:
+    service = service_for()
+    # New-MigrationEndpoint -IMAP -Name Defaults -RemoteServer 127.0.0.1 -SkipVerification
+    default = service.new_endpoint("Defaults", "127.0.0.1", skip_verification=True)
+    assert (default.port, default.security, default.authentication, default.accept_untrusted_certificates,
+            default.max_concurrent_migrations, default.max_concurrent_incremental_syncs) == (993, "Ssl", "Basic", False, 100, 20)
+    with pytest.raises(Refused, match=r"127\.0\.0\.1:993 failed.*-SkipVerification"):
+        service.new_endpoint("Unverified", "127.0.0.1")
+    assert [e.identity for e in service.get_endpoints()] == ["Defaults"]
+
+    service.new_endpoint("Source", dovecot_slash.host, port=dovecot_slash.port, security="None",
+                         max_concurrent_migrations=4, max_concurrent_incremental_syncs=2)
+    # A changed server is tested first: nothing answers on port 1, so nothing changes.
+    with pytest.raises(Refused, match=r"The connection to the server 127\.0\.0\.1:1 failed.*-SkipVerification"):
+        service.set_endpoint("Source", port=1)
+    assert service.get_endpoints("Source")[0].port == dovecot_slash.port
+    # ... unless -SkipVerification says not to.
+    assert service.set_endpoint("Source", port=1, skip_verification=True).port == 1
+    # Implicit TLS with Dovecot's self-signed certificate: refused until the certificate is accepted.
+    with pytest.raises(Refused, match="certificate is not trusted"):
+        service.set_endpoint("Source", port=dovecot_slash.ssl_port, security="Ssl")
+    assert service.get_endpoints("Source")[0].port == 1
+    tls = service.set_endpoint("Source", port=dovecot_slash.ssl_port, security="ssl", accept_untrusted_certificates=True)
+    assert (tls.port, tls.security, tls.accept_untrusted_certificates) == (dovecot_slash.ssl_port, "Ssl", True)
+    # Taking the acceptance back is a connection change too: the certificate is still self-signed.
+    with pytest.raises(Refused, match="certificate is not trusted"):
+        service.set_endpoint("Source", accept_untrusted_certificates=False)
+    assert service.get_endpoints("Source")[0].accept_untrusted_certificates is True
+
+    # MaxConcurrentIncrementalSyncs may never exceed MaxConcurrentMigrations, whichever one changes.
+    with pytest.raises(ConfigurationError, match="-MaxConcurrentIncrementalSyncs can't be larger than -MaxConcurrentMigrations"):
+        service.set_endpoint("Source", max_concurrent_incremental_syncs=5)
+    with pytest.raises(ConfigurationError, match="-MaxConcurrentIncrementalSyncs can't be larger than -MaxConcurrentMigrations"):
+        service.set_endpoint("Source", max_concurrent_migrations=1)
+    with pytest.raises(ConfigurationError, match="must be at least 1"):
+        service.set_endpoint("Source", max_concurrent_incremental_syncs=0)
+    with pytest.raises(ConfigurationError, match="Set-MigrationEndpoint cannot change exclude_folders"):
+        service.set_endpoint("Source", exclude_folders=["Junk Mail"])
+    limits = service.set_endpoint("Source", max_concurrent_migrations=50, max_concurrent_incremental_syncs=25)
+    assert (limits.max_concurrent_migrations, limits.max_concurrent_incremental_syncs) == (50, 25)
+    assert (limits.port, limits.security) == (dovecot_slash.ssl_port, "Ssl")  # untouched by a limits change
+
+    # A batch on the changed endpoint connects with the new settings: implicit TLS on the SSL port.
+    email, login, password = mailbox_pair(dovecot_slash, dovecot_dot, new_user, {"INBOX": 3})
+    service.new_batch("OverTls", csv_of((email, login, password)), source_endpoint="Source", auto_start=True)
+    wait_for(lambda: status_of(service, "OverTls") == "Synced", "the initial sync over TLS")
+    assert _target_snapshot(dovecot_dot, email) == content(snapshot(dovecot_slash, login))
+    # The test's own helpers log in on the plain port ("secured": loopback); only the engine used TLS.
+    logins = [line for line in dovecot_slash.log_text().splitlines() if f"Login: user=<{login}>" in line]
+    assert any(", TLS," in line for line in logins), logins
+
+
+def test_start_retries_failed_users_end_to_end_without_recopying_synced_ones(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser, tmp_path: Path,
+) -> None:
+    good, good_login, good_password = mailbox_pair(dovecot_slash, dovecot_dot, new_user, {"INBOX": 5, "Archive": 2})
+    # The second row names an account the source does not have yet (say, a typo the mail admin
+    # fixes on the server): its login fails until the account exists with that password.
+    late_login, late_password = f"late-{tmp_path.name[-8:].replace('_', '')}", "Late-Pa55word"
+    late = f"{late_login}@contoso.edu"
+    dovecot_dot.add_user(late, "unused-target-password")
+    service = service_for()
+    service.new_batch("Retry", csv_of((good, good_login, good_password), (late, late_login, late_password)),
+                      imap=True, remote_server=dovecot_slash.host, port=dovecot_slash.port)
+    service.start_batch("Retry")
+    wait_for(lambda: status_of(service, "Retry") == "SyncedWithErrors", "the initial sync")
+    users = {u.identity: u for u in service.get_users(batch="Retry")}
+    assert (users[good].status, users[late].status) == ("Synced", "Failed")
+    assert "refused the credentials" in (users[late].error_summary or "")
+    first = service.get_user_statistics(good, include_report=True)
+    assert first.synced_item_count == 7 and len(first.report) == 1
+
+    # The account is created on the source with the CSV's password; Start-MigrationBatch retries.
+    dovecot_slash.add_user(late_login, late_password)
+    fill(dovecot_slash, late_login, {"INBOX": 4, "Sent": 1})
+    service.start_batch("Retry")
+    wait_for(lambda: status_of(service, "Retry") == "Synced", "the retried sync")
+    view = service.get_batches("Retry")[0]
+    assert (view.total_count, view.synced_count, view.failed_count, view.pending_count) == (2, 2, 0, 0)
+    retried = service.get_user_statistics(late, include_report=True)
+    assert (retried.status, retried.error, retried.synced_item_count) == ("Synced", None, 5)
+    assert [e["Message"].split(":")[0] for e in retried.report] == ["Initial sync failed", "Initial sync synced"]
+    assert _target_snapshot(dovecot_dot, late) == content(snapshot(dovecot_slash, late_login))
+    # The user that had synced was left alone: same report, same sync time, no second copy.
+    again = service.get_user_statistics(good, include_report=True)
+    assert (again.synced_item_count, again.report, again.last_successful_sync_time) == (
+        7, first.report, first.last_successful_sync_time)
+    assert _target_snapshot(dovecot_dot, good) == content(snapshot(dovecot_slash, good_login))
+
+
+def test_complete_batch_runs_a_final_sync_and_mails_a_clean_completion_report(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser, smtp: SmtpListener,
+) -> None:
+    pairs = [mailbox_pair(dovecot_slash, dovecot_dot, new_user, {"INBOX": 4, "Sent Items": 2}) for _ in range(2)]
+    service = service_for()
+    service.new_endpoint("Source", dovecot_slash.host, port=dovecot_slash.port, security="None")
+    service.new_batch("Final", csv_of(*pairs), source_endpoint="Source", auto_start=True,
+                      notification_emails=["helpdesk@contoso.edu"])
+    wait_for(lambda: status_of(service, "Final") == "Synced", "the initial sync")
+    wait_for(lambda: len(smtp.messages) == 1, "the initial-sync e-mail")
+
+    # Mail arrives on the source after the initial sync (before the MX switch took effect).
+    (first, first_login, _), (second, second_login, _) = pairs
+    deliver(dovecot_slash, first_login, "INBOX", make_message(9001, subject="Late arrival"))
+    deliver(dovecot_slash, second_login, "Sent Items", make_message(9002, subject="Late reply", folder="Sent Items"))
+    service.complete_batch("Final", notification_emails=["cio@contoso.edu"], requested_by="admin@contoso.edu")
+    assert status_of(service, "Final") == "Completing"
+    wait_for(lambda: status_of(service, "Final") == "Completed", "the completion")
+
+    view = service.get_batches("Final")[0]
+    assert (view.total_count, view.finalized_count, view.failed_count, view.synced_count) == (2, 2, 0, 0)
+    assert view.finalized_date_time is not None
+    for email, login, _ in pairs:
+        stats = service.get_user_statistics(email, include_report=True)
+        assert (stats.status, stats.synced_item_count) == ("Completed", 7)
+        assert stats.report[-1]["Message"].startswith("Final sync synced: 1 messages")
+        # "Sent Items" lands in the target's special-use Sent folder.
+        assert _target_snapshot(dovecot_dot, email) == renamed(content(snapshot(dovecot_slash, login)), {"Sent Items": "Sent"})
+    with pytest.raises(IllegalTransition, match="while its status is Completed"):
+        service.complete_batch("Final")
+
+    wait_for(lambda: len(smtp.messages) == 2, "the completion e-mail")
+    mail = smtp.messages[1]
+    assert set(mail.rcpt_tos) == {"helpdesk@contoso.edu", "cio@contoso.edu", "admin@contoso.edu"}
+    assert mail.message["Subject"] == 'Migration batch "Final": completed, 2 of 2 mailboxes finalized'
+    body = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert counts_in(body) == {"TotalCount": 2, "SyncedCount": 0, "FinalizedCount": 2, "FailedCount": 0,
+                               "StoppedCount": 0, "PendingCount": 0}
+    assert "Status:         Completed" in body
+    assert "Final counts: 2 of 2 mailboxes completed, 0 failed." in body
+    assert "no MigrationErrors.csv is attached" in " ".join(body.split())
+    assert list(mail.message.iter_attachments()) == []
+
+
+def test_user_statistics_report_transfer_sizes_and_skipped_large_items(
+    dovecot_slash: DovecotServer, dovecot_small: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser,
+) -> None:
+    """The target refuses messages over 1 MiB: a batch with LargeItemLimit 1 skips the one large
+    item and reports it; a batch with the default LargeItemLimit 0 fails the mailbox on it."""
+    big = make_message(1, size=1_500_000, subject="Scanned contract", folder="Scans")
+    small = [make_message(i, size=2048) for i in range(5)]
+    pairs = [mailbox_pair(dovecot_slash, dovecot_small, new_user, {"INBOX": list(small), "Scans": [big]})
+             for _ in range(2)]
+    (allowed, allowed_login, allowed_password), (strict, strict_login, strict_password) = pairs
+    service = service_for(target_server=dovecot_small)
+    service.new_endpoint("Source", dovecot_slash.host, port=dovecot_slash.port, security="None")
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    service.new_batch("Lenient", csv_of((allowed, allowed_login, allowed_password)), source_endpoint="Source",
+                      large_item_limit=1, auto_start=True)
+    service.new_batch("Strict", csv_of((strict, strict_login, strict_password)), source_endpoint="Source",
+                      auto_start=True)
+    wait_for(lambda: status_of(service, "Lenient") == "Synced", "the lenient batch's initial sync")
+    wait_for(lambda: status_of(service, "Strict") == "SyncedWithErrors", "the strict batch's initial sync")
+    after = datetime.now(timezone.utc)
+
+    stats = service.get_user_statistics(allowed, include_skipped_items=True)
+    assert (stats.status, stats.synced_item_count, stats.skipped_item_count) == ("Synced", 5, 1)
+    assert stats.total_items_in_source_mailbox_count == 6
+    assert stats.estimated_total_transfer_size == 5 * 2048 + len(big)
+    assert stats.bytes_transferred == 5 * 2048  # the refused message is not counted as transferred
+    assert stats.last_successful_sync_time is not None and before <= stats.last_successful_sync_time <= after
+    [skipped] = stats.skipped_items
+    assert (skipped.kind, skipped.folder_name, skipped.subject, skipped.message_size) == (
+        "LargeItem", "Scans", "Scanned contract", len(big))
+    assert skipped.failure.startswith("the target refused the message") and skipped.date_received
+    target_inbox = content(snapshot(dovecot_small, f"{allowed}*{dovecot_small.master_user}", dovecot_small.master_password))
+    assert target_inbox == {"INBOX": content(snapshot(dovecot_slash, allowed_login))["INBOX"]}
+
+    failed = service.get_user_statistics(strict, include_skipped_items=True)
+    assert (failed.status, failed.skipped_item_count, failed.last_successful_sync_time) == ("Failed", 1, None)
+    assert "the mailbox has 1 large items, more than LargeItemLimit 0 allows" in (failed.error or "")
+    assert [(s.kind, s.subject) for s in failed.skipped_items] == [("LargeItem", "Scanned contract")]
+    assert failed.total_items_in_source_mailbox_count == 6
+    assert [b.large_item_limit for b in service.get_batches()] == [1, 0]
+
+
+def test_domain_admin_user_logins_reach_the_server_exactly_as_written(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser, smtp: SmtpListener,
+) -> None:
+    """Seed 000's third login form (Domain/Admin/User) is not rewritten: the server sees it."""
+    email, login, _ = mailbox_pair(dovecot_slash, dovecot_dot, new_user, {"INBOX": 1})
+    user_name = f"contoso.edu/{dovecot_slash.master_user}/{login}"
+    service = service_for()
+    service.new_batch("Slashes", csv_of((email, user_name, dovecot_slash.master_password)), imap=True,
+                      remote_server=dovecot_slash.host, port=dovecot_slash.port, notification_emails=["helpdesk@contoso.edu"])
+    service.start_batch("Slashes")
+    wait_for(lambda: status_of(service, "Slashes") == "SyncedWithErrors", "the failed sync")
+    assert "refused the credentials" in (service.get_users(email)[0].error_summary or "")
+    assert f"user=<{user_name}>" in dovecot_slash.log_text()
+    wait_for(lambda: len(smtp.messages) == 1, "the status e-mail")
+    [attachment] = list(smtp.messages[0].message.iter_attachments())
+    rows = list(csv.DictReader(io.StringIO(attachment.get_content().lstrip("\ufeff"))))
+    assert [(r["EmailAddress"], r["UserName"]) for r in rows] == [(email, user_name)]
