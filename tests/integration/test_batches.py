@@ -139,6 +139,9 @@ def test_seed_000_walkthrough(
     wait_for(lambda: len(smtp.messages) == 1, "the status e-mail")
     mail = smtp.messages[0]
     assert set(mail.rcpt_tos) == {"super-user@contoso.edu", "helpdesk@contoso.edu", "administrator@contoso.edu"}
+    assert mail.message["Subject"] == 'Migration batch "MigrationBatch1": initial sync finished, 2 of 3 mailboxes synced, 1 failed'
+    assert counts_in(mail.message.get_body(("plain",)).get_content()) == {  # type: ignore[union-attr]
+        "TotalCount": 3, "SyncedCount": 2, "FinalizedCount": 0, "FailedCount": 1, "StoppedCount": 0, "PendingCount": 0}
     [attachment] = [p for p in mail.message.iter_attachments() if p.get_filename() == "MigrationErrors.csv"]
     rows = list(csv.DictReader(io.StringIO(attachment.get_content().lstrip("\ufeff"))))
     assert [(r["EmailAddress"], r["UserName"]) for r in rows] == [(emails[2], f"{dovecot_slash.master_user}*{logins[emails[2]]}")]
@@ -363,6 +366,7 @@ def test_start_retries_failed_users_end_to_end_without_recopying_synced_ones(
     users = {u.identity: u for u in service.get_users(batch="Retry")}
     assert (users[good].status, users[late].status) == ("Synced", "Failed")
     assert "refused the credentials" in (users[late].error_summary or "")
+    assert users[late].last_successful_sync_time is None
     first = service.get_user_statistics(good, include_report=True)
     assert first.synced_item_count == 7 and len(first.report) == 1
 
@@ -375,6 +379,8 @@ def test_start_retries_failed_users_end_to_end_without_recopying_synced_ones(
     assert (view.total_count, view.synced_count, view.failed_count, view.pending_count) == (2, 2, 0, 0)
     retried = service.get_user_statistics(late, include_report=True)
     assert (retried.status, retried.error, retried.synced_item_count) == ("Synced", None, 5)
+    assert retried.last_successful_sync_time is not None and first.last_successful_sync_time is not None
+    assert retried.last_successful_sync_time > first.last_successful_sync_time
     assert [e["Message"].split(":")[0] for e in retried.report] == ["Initial sync failed", "Initial sync synced"]
     assert _target_snapshot(dovecot_dot, late) == content(snapshot(dovecot_slash, late_login))
     # The user that had synced was left alone: same report, same sync time, no second copy.
@@ -410,6 +416,9 @@ def test_complete_batch_runs_a_final_sync_and_mails_a_clean_completion_report(
     for email, login, _ in pairs:
         stats = service.get_user_statistics(email, include_report=True)
         assert (stats.status, stats.synced_item_count) == ("Completed", 7)
+        # Figures over the whole mailbox, not just the final sync's one new message (2048 bytes each).
+        assert (stats.total_items_in_source_mailbox_count, stats.estimated_total_transfer_size,
+                stats.bytes_transferred, stats.percentage_complete) == (7, 7 * 2048, 7 * 2048, 100)
         assert stats.report[-1]["Message"].startswith("Final sync synced: 1 messages")
         # "Sent Items" lands in the target's special-use Sent folder.
         assert _target_snapshot(dovecot_dot, email) == renamed(content(snapshot(dovecot_slash, login)), {"Sent Items": "Sent"})
@@ -470,6 +479,16 @@ def test_user_statistics_report_transfer_sizes_and_skipped_large_items(
     assert [(s.kind, s.subject) for s in failed.skipped_items] == [("LargeItem", "Scanned contract")]
     assert failed.total_items_in_source_mailbox_count == 6
     assert [b.large_item_limit for b in service.get_batches()] == [1, 0]
+
+    # As the error says: raise LargeItemLimit, then Start-MigrationBatch retries the mailbox.
+    service.set_batch("Strict", large_item_limit=1)
+    service.start_batch("Strict")
+    wait_for(lambda: status_of(service, "Strict") == "Synced", "the retry with LargeItemLimit 1")
+    retried = service.get_user_statistics(strict, include_skipped_items=True)
+    assert (retried.status, retried.error, retried.synced_item_count, retried.skipped_item_count) == ("Synced", None, 5, 1)
+    assert retried.bytes_transferred == 5 * 2048
+    target = content(snapshot(dovecot_small, f"{strict}*{dovecot_small.master_user}", dovecot_small.master_password))
+    assert target == {"INBOX": content(snapshot(dovecot_slash, strict_login))["INBOX"]}
 
 
 def test_domain_admin_user_logins_reach_the_server_exactly_as_written(
