@@ -23,7 +23,6 @@ from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
 from engine.imap import LOGIN_PLACEHOLDER, ImapEndpoint, Security
-from engine.maildir import MaildirTarget
 from engine.store import Store
 from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
 from engine.targets import ImapTarget, Target
@@ -184,6 +183,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     if args.target_maildir is not None:
         if args.target_host:
             raise ConfigurationError("give either --target-maildir or --target-host, not both")
+        from engine.maildir import MaildirTarget  # only this target needs it (start-up time)
+
         maildir = args.target_maildir.resolve()
         target_factory = lambda: MaildirTarget(maildir)  # noqa: E731
         target_name = f"maildir:{maildir}"

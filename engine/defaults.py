@@ -46,15 +46,15 @@ LARGE_ITEM_LIMIT = 0
 UNLIMITED = -1
 
 #: Bytes of message bodies fetched and appended as one chunk (one MULTIAPPEND, one commit).
-APPEND_CHUNK_BYTES = 4 * 1024 * 1024
+APPEND_CHUNK_BYTES = 8 * 1024 * 1024
 
 #: Messages at most in one chunk, however small they are.
-APPEND_CHUNK_MESSAGES = 200
+APPEND_CHUNK_MESSAGES = 500
 
 #: Message bodies held in memory at once between the fetching and the appending thread, in
 #: bytes; a single larger message is still let through alone, so memory stays bounded by
 #: ``max(IN_FLIGHT_BYTES, largest message)``.
-IN_FLIGHT_BYTES = 12 * 1024 * 1024
+IN_FLIGHT_BYTES = 24 * 1024 * 1024
 
 #: Messages whose metadata (size, date, flags, identifying headers) is fetched per command.
 METADATA_BATCH_MESSAGES = 1000

@@ -22,6 +22,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_response
 
 from engine import defaults
 from engine.errors import (
@@ -352,6 +354,53 @@ class ImapSession:
         """STATUS of a folder without selecting it."""
         with _translated(f"STATUS {name!r}"):
             return dict(self.client.folder_status(name, list(what)))
+
+    def folder_statuses(self, names: Sequence[str], what: Sequence[str]) -> dict[str, dict[bytes, int]]:
+        """STATUS of many folders in one round trip (the commands are pipelined).
+
+        A no-change re-sync asks this of every folder and then opens only the folders that
+        changed, so its cost is one exchange with the server instead of several per folder.
+
+        Args:
+            names: Folder names (Unicode).
+            what: STATUS items, e.g. ``("MESSAGES", "UIDNEXT", "UIDVALIDITY")``.
+
+        Returns:
+            The items of each folder the server answered OK, by name; a folder it refused
+            (NO or BAD) is absent.
+        """
+        if not names:
+            return {}
+        imap = self.client._imap
+        items = b"(" + " ".join(what).encode("ascii") + b")"
+        tags: list[bytes] = []
+        lines: list[bytes] = []
+        with _translated("STATUS"):
+            imap.untagged_responses.pop("STATUS", None)
+            for name in names:
+                tag = imap._new_tag()
+                tags.append(tag)
+                lines.append(tag + b" STATUS " + self.client._normalise_folder(name) + b" " + items + b"\r\n")
+            imap.send(b"".join(lines))
+            for tag in tags:
+                try:
+                    imap._command_complete("STATUS", tag)  # a NO leaves no STATUS line behind
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error as exc:  # BAD: this folder only
+                    log.info("STATUS refused: %s", exc)
+            answers = imap.untagged_responses.pop("STATUS", [])
+        out: dict[str, dict[bytes, int]] = {}
+        for answer in answers:
+            parsed = parse_response([answer])
+            if len(parsed) < 2:
+                continue
+            raw, pairs = parsed[0], parsed[-1]
+            name = decode_utf7(raw) if isinstance(raw, bytes) else str(raw)
+            out[name] = {
+                _text(pairs[i]).upper().encode("ascii"): int(pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)
+            }
+        return out
 
     def select(self, name: str, *, readonly: bool) -> FolderStatus:
         """SELECT (or EXAMINE) a folder and report its status."""

@@ -453,6 +453,16 @@ class Store:
         )
         return {r[0]: int(r[1]) for r in rows}
 
+    def settled(self, mailbox: int, source: str, uidvalidity: int) -> bool:
+        """Whether a folder has no pending messages and no map rows of an older UIDVALIDITY,
+        i.e. no interrupted run left work behind in it."""
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM pending WHERE mailbox_id=? AND source=?) "
+            "OR EXISTS (SELECT 1 FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>?)",
+            (mailbox, source, mailbox, source, uidvalidity),
+        ).fetchone()
+        return not row[0]
+
     def handled_above(self, mailbox: int, source: str, uidvalidity: int, uid: int) -> set[int]:
         """UIDs above ``uid`` already copied or skipped (an interrupted run leaves such gaps)."""
         rows = self._db.execute(

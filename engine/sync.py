@@ -189,6 +189,20 @@ class _ByteBudget:
             self._cond.notify_all()
 
 
+def _windows(uids: list[int], first: int, rest: int) -> Iterator[list[int]]:
+    """``uids`` in metadata windows: a first one of ``first`` UIDs, then ``rest`` at a time.
+
+    The appending thread waits for the first chunk of each folder; a small first window lets
+    the first bodies be fetched sooner, and the later windows overlap with the appends.
+    """
+    start = 0
+    size = max(1, min(first, rest))
+    while start < len(uids):
+        yield uids[start : start + size]
+        start += size
+        size = rest
+
+
 def _limit_text(limit: int) -> str:
     return "Unlimited" if limit == defaults.UNLIMITED else str(limit)
 
@@ -228,6 +242,7 @@ class MailboxSync:
         self._mailbox = 0
         self._plan: MailboxPlan | None = None
         self._source_uidvalidity = 0
+        self._listed: dict[str, dict[bytes, int]] = {}
 
     # -- connections ----------------------------------------------------------------------
 
@@ -240,6 +255,31 @@ class MailboxSync:
         if self._tgt is None:
             self._tgt = self.target_factory()
         return self._tgt
+
+    def _connect_both(self) -> tuple[ImapSession, Target]:
+        """Both connections, the target's opened while the source logs in (a re-sync with
+        nothing new spends much of its time logging in)."""
+        if self._src is None and self._tgt is None:
+            opened: list[Target | BaseException] = []
+
+            def open_target() -> None:
+                try:
+                    opened.append(self.target_factory())
+                except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+                    opened.append(exc)
+
+            thread = threading.Thread(target=open_target, name="connect target", daemon=True)
+            thread.start()
+            try:
+                self._source()
+            finally:
+                thread.join()
+                result = opened[0]
+                if not isinstance(result, BaseException):
+                    self._tgt = result  # closed by _reset if the source failed
+            if isinstance(result, BaseException):
+                raise result
+        return self._source(), self._target()
 
     def _reset(self) -> None:
         for closer in (self._src, self._tgt):
@@ -348,7 +388,7 @@ class MailboxSync:
                 )
 
     def _make_plan(self) -> MailboxPlan:
-        src, tgt = self._source(), self._target()
+        src, tgt = self._connect_both()
         plan = plan_mailbox(
             src.list_folders(),
             src.namespace(),
@@ -364,26 +404,55 @@ class MailboxSync:
                 raise FolderError(name, f"cannot be created on the target: {exc}") from exc
         self._plan = plan
         self.progress.set(folders_total=len(plan.folders))
-        totals = self._source_totals(src, plan.folders)
-        self.progress.set(messages_total=totals[0], bytes_total=totals[1])
+        self._listed = self._source_statuses(src, plan.folders)
+        self.progress.set(
+            messages_total=sum(s.get(b"MESSAGES", 0) for s in self._listed.values()),
+            bytes_total=sum(s.get(b"SIZE", 0) for s in self._listed.values()),
+        )
         return plan
 
     @staticmethod
-    def _source_totals(src: ImapSession, folders: Sequence[FolderPlan]) -> tuple[int, int]:
-        what = ["MESSAGES", "SIZE"] if "STATUS=SIZE" in src.capabilities else ["MESSAGES"]
-        messages = size = 0
-        for folder in folders:
-            try:
-                status = src.folder_status(folder.source, what)
-            except CommandRefused:
-                continue  # totals are an estimate; the folder's own error shows when it is copied
-            messages += int(status.get(b"MESSAGES", 0))
-            size += int(status.get(b"SIZE", 0))
-        return messages, size
+    def _source_statuses(src: ImapSession, folders: Sequence[FolderPlan]) -> dict[str, dict[bytes, int]]:
+        """STATUS of every source folder in one round trip: the totals, and what tells an
+        unchanged folder (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) without opening it.
+
+        A folder the server refuses is absent; its own error shows when it is copied.
+        """
+        what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+        if "STATUS=SIZE" in src.capabilities:
+            what.append("SIZE")
+        if "CONDSTORE" in src.capabilities:
+            what.append("HIGHESTMODSEQ")
+        return src.folder_statuses([f.source for f in folders], what)
+
+    def _unchanged(self, plan: FolderPlan) -> bool:
+        """Whether the STATUS read at planning time proves there is nothing to do in a folder.
+
+        True only when the folder was fully handled before under the same UIDVALIDITY, no
+        message arrived since (UIDNEXT), no flag changed (CONDSTORE's HIGHESTMODSEQ), no
+        interrupted run left work behind, and deletions are not carried (they need the UID list).
+        """
+        seen = self._listed.get(plan.source)
+        if self.options.sync_deletions or seen is None:
+            return False
+        uidvalidity, uidnext, modseq = seen.get(b"UIDVALIDITY"), seen.get(b"UIDNEXT"), seen.get(b"HIGHESTMODSEQ")
+        if uidvalidity is None or uidnext is None or modseq is None:
+            return False
+        state = self.store.folder_state(self._mailbox, plan.source)
+        return (
+            state is not None
+            and state.uidvalidity == uidvalidity
+            and state.highest_uid >= uidnext - 1
+            and state.highest_modseq == modseq
+            and state.target == plan.target
+            and self.store.settled(self._mailbox, plan.source, uidvalidity)
+        )
 
     # -- one folder -----------------------------------------------------------------------
 
     def _sync_folder(self, plan: FolderPlan) -> None:
+        if self._unchanged(plan):
+            return
         src, tgt = self._source(), self._target()
         try:
             status = src.select(plan.source, readonly=True)
@@ -554,9 +623,7 @@ class MailboxSync:
     ) -> Iterator[_Chunk]:
         """Runs in the fetching thread: metadata, decisions, then bodies, chunk by chunk."""
         src = self._source()
-        batch = defaults.METADATA_BATCH_MESSAGES
-        for start in range(0, len(uids), batch):
-            window = uids[start : start + batch]
+        for window in _windows(uids, self.options.chunk_messages, defaults.METADATA_BATCH_MESSAGES):
             chunk = _Chunk()
             metas, failures = self._fetch_isolating(
                 plan, window, lambda session, part: {m.uid: m for m in session.fetch_meta(part)}

@@ -7,11 +7,6 @@ import datetime
 import ipaddress
 import ssl
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 __all__ = ["client_context", "self_signed_certificate"]
 
 
@@ -35,6 +30,13 @@ def self_signed_certificate(server_name: str = "localhost", *, days: int = 30) -
     Returns:
         The PEM certificate and the PEM (unencrypted PKCS#8) private key.
     """
+    # Imported here: cryptography costs ~20 ms of every ``mailshift sync`` start, which only
+    # needs client contexts.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)])
     now = datetime.datetime.now(datetime.UTC)
