@@ -180,3 +180,65 @@ def test_seed_003_commands_say_what_mailshift_does_not_do(service: MailshiftServ
         "New-MigrationBatch -Name CrossForestBatch1 -SourceEndpoint ForestEndpoint1 -TargetDeliveryDomain "
         "forest2.contoso.com -TargetDatabases @('EXCH-MBX-02','EXCH-MBX-03') -CSVData ([byte[]](69,109)) -AutoStart"))
     assert code == 1 and "-TargetDatabases (Exchange mailbox moves) is not supported" in err
+
+
+def test_binding_forms_through_run_ps(service: MailshiftService, dovecot_slash: DovecotServer) -> None:
+    port = dovecot_slash.port
+    script = (
+        "$p = @{ IMAP = $true; Name = 'SplatEP'; RemoteServer = '127.0.0.1'; Port = '%d'; Security = 'none'; "
+        "MaxConcurrentMigrations = 'Unlimited'; MaxConcurrentIncrementalSyncs = 5; Confirm = [switch]$false }\n"
+        "New-MigrationEndpoint @p | Out-Null\n"
+        "New-MigrationEndpoint -imap -name:PrefixEP -Remote 127.0.0.1 -Po %d -Sec None -SkipVerification:$true "
+        "-MaxConcurrentMigrations 7 -MaxConcurrentIncrementalSyncs 7 | Out-Null\n"
+        "Get-MigrationEndpoint | Where-Object { $_.Identity -like '*EP' } | Sort-Object Identity | "
+        "Format-Table Identity, Port, Security, MaxConcurrentMigrations -AutoSize"
+    ) % (port, port)
+    out, err, code = ps(service, script)
+    assert (code, err) == (0, ""), err
+    lines = [line.rstrip() for line in out.replace("\r\n", "\n").split("\n") if line.strip()]
+    width = len(str(port))
+    assert lines == [  # numbers (and their headings) right-aligned, as PowerShell prints them
+        f"Identity {'Port'.rjust(width)} Security MaxConcurrentMigrations",
+        f"-------- {'----'.rjust(width)} -------- -----------------------",
+        f"PrefixEP {port} None                           7",
+        f"SplatEP  {port} None                         300",
+    ]
+    out, err, code = ps(service, "Set-MigrationEndpoint SplatEP -MaxConcurrentMigrations 10 -MaxConcurrentIncrementalSyncs 11")
+    assert code == 1 and "can't be larger than -MaxConcurrentMigrations" in err
+    out, err, code = ps(service, "Remove-MigrationEndpoint PrefixEP -WhatIf; (Get-MigrationEndpoint PrefixEP).Port")
+    assert code == 0 and 'What if: Performing the operation "Removing migration endpoint" on target "PrefixEP".' in out
+    assert out.strip().endswith(str(port))
+    out, err, code = ps(service, "Remove-MigrationEndpoint -Identity PrefixEP,SplatEP -Confirm:$false")
+    assert code == 1 and "Cannot process argument transformation on parameter 'Identity'" in err
+    out, err, code = ps(service, "Get-MigrationEndpoint | ? Identity -like '*EP' | Remove-MigrationEndpoint -Confirm:$false\n"
+                                 "@(Get-MigrationEndpoint | ? Identity -like '*EP').Count")
+    assert (code, err, out.strip()) == (0, "", "0")
+
+
+def test_migration_to_an_imap_target_driven_only_through_run_ps(
+        tmp_path_factory: pytest.TempPathFactory, dovecot_slash: DovecotServer, dovecot_dot: DovecotServer,
+        new_user: NewUser) -> None:
+    from tests.servers.mailbox import snapshot
+
+    settings = {"TARGET_IMAP_HOST": "127.0.0.1", "TARGET_IMAP_PORT": str(dovecot_dot.port),
+                "TARGET_IMAP_SECURITY": "None", "TARGET_IMAP_USER": "{EmailAddress}*" + dovecot_dot.master_user}
+    environ = {"MAILSHIFT_TARGET_PASSWORD": dovecot_dot.master_password}
+    source_user, source_password = new_user(dovecot_slash)
+    fill(dovecot_slash, source_user, {"INBOX": 15, "Sent Items": 5, "Projekte/Überblick": 4})
+    target_user = f"{source_user}@contoso.edu"
+    dovecot_dot.add_user(target_user, "target-password-unused")
+    with MailshiftService(tmp_path_factory.mktemp("imap-target") / "instance", settings, environ) as imap_service:
+        (imap_service.import_folder / "users.csv").write_text(
+            f"EmailAddress,UserName,Password\r\n{target_user},{source_user},{source_password}\r\n")
+        out, err, code = ps(imap_service, (
+            f"New-MigrationEndpoint -IMAP -Name Src -RemoteServer 127.0.0.1 -Port {dovecot_slash.port} -Security None\n"
+            "$b = New-MigrationBatch -Name ToImap -SourceEndpoint Src -AutoStart "
+            "-CSVData ([System.IO.File]::ReadAllBytes('C:\\Temp\\users.csv'))\n"
+            "$b.Identity.Name"))
+        assert code == 0 and out.strip().endswith("ToImap"), err
+        wait_for(lambda: ps(imap_service, "(Get-MigrationBatch ToImap).Status")[0].strip() == "Synced", "the sync")
+    source = snapshot(dovecot_slash, source_user)
+    copied = snapshot(dovecot_dot, f"{target_user}*{dovecot_dot.master_user}", dovecot_dot.master_password)
+    assert copied["INBOX"] == source["INBOX"]
+    assert copied["Sent"] == source["Sent Items"]  # mapped onto the target's special-use Sent folder
+    assert copied["Projekte/Überblick"] == source["Projekte/Überblick"]
