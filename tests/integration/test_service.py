@@ -64,3 +64,23 @@ def test_cli_admin_accounts(tmp_path: Path) -> None:
     assert made.stdout.strip() not in (tmp_path / "instance" / "admins.json").read_text()
     short = service.mailshift("admin", "add", "x", "--password-env", "NOT_SET_ANYWHERE")
     assert short.returncode == 2 and "NOT_SET_ANYWHERE" in short.stderr
+
+
+def test_run_and_shell_use_the_same_interpreter(tmp_path: Path) -> None:
+    service = MailshiftService(tmp_path / "instance")
+    script = tmp_path / "check.ps1"
+    script.write_text("$c = Get-MigrationConfig\n"
+                      "Write-Host \"batches allowed: $($c.MaxNumberOfBatches)\"\n"
+                      "Get-MigrationBatch -Identity nothing-here\n", encoding="utf-8-sig")
+    ran = service.mailshift("run", str(script), "--no-scheduler")
+    assert ran.returncode == 1
+    assert "batches allowed: 100" in ran.stdout
+    assert "The migration batch 'nothing-here' can't be found." in ran.stderr
+    import subprocess
+    import sys
+    shell = subprocess.run([sys.executable, "-m", "shim.cli", "shell", "--instance", str(tmp_path / "instance"),
+                            "--no-scheduler"], input="Get-MigrationConfig | Format-List MaxNumberOfBatches\n"
+                           "Get-Mailbox\nexit\n", capture_output=True, text=True, timeout=60, check=False)
+    assert shell.returncode == 0
+    assert "MaxNumberOfBatches : 100" in shell.stdout
+    assert "'Get-Mailbox' is not recognized" in shell.stderr
