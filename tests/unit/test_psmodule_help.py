@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -57,7 +58,7 @@ def test_command_schema_structure(described: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("described", DESCRIBED, ids=lambda d: d["name"])
-def test_synopsis_description_parameters_and_examples(described: dict) -> None:  # type: ignore[type-arg]
+def test_synopsis_description_parameters_and_examples(described: dict[str, Any]) -> None:
     element = command(described["name"])
     synopsis = texts(element, "command:details/maml:description/maml:para")
     assert synopsis == [described["synopsis"]] and len(synopsis[0]) > 20
