@@ -302,8 +302,10 @@ def test_endpoint_defaults_and_set_endpoint_verifies_changed_connections_and_lim
     default = service.new_endpoint("Defaults", "127.0.0.1", skip_verification=True)
     assert (default.port, default.security, default.authentication, default.accept_untrusted_certificates,
             default.max_concurrent_migrations, default.max_concurrent_incremental_syncs) == (993, "Ssl", "Basic", False, 100, 20)
-    with pytest.raises(Refused, match=r"127\.0\.0\.1:993 failed.*-SkipVerification"):
-        service.new_endpoint("Unverified", "127.0.0.1")
+    # Without -SkipVerification an unreachable server is refused (port 1: nothing listens there,
+    # unlike 993, where the machine may run an IMAP server of its own).
+    with pytest.raises(Refused, match=r"127\.0\.0\.1:1 failed.*-SkipVerification"):
+        service.new_endpoint("Unverified", "127.0.0.1", port=1)
     assert [e.identity for e in service.get_endpoints()] == ["Defaults"]
 
     service.new_endpoint("Source", dovecot_slash.host, port=dovecot_slash.port, security="None",
