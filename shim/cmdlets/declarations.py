@@ -590,7 +590,8 @@ COMPLETE_MIGRATION = Cmdlet(
     synopsis="Finalizes the whole migration (the 2010 cmdlet): a final sync of every synced batch.",
     description=(
         "Completes every batch that is Synced or SyncedWithErrors: each user gets a final incremental sync, then "
-        "the periodic syncs end. Switch the MX records and wait at least 24 hours before running it. The final "
+        "the periodic syncs end. Run it again on a CompletedWithErrors batch to retry the mailboxes whose final "
+        "sync failed (completed ones are left alone). Switch the MX records and wait at least 24 hours before running it. The final "
         "status e-mail goes to the batches' recipients, the addresses given here, and the administrator who "
         "runs it."
     ),
