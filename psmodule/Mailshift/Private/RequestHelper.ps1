@@ -181,6 +181,7 @@ function InvokeMailshiftCmdlet {
         $Name,
 
         [Parameter(Mandatory = $true)]
+        [AllowEmptyCollection()]
         [System.Collections.IDictionary]
         $Parameters
     )

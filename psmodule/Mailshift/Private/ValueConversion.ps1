@@ -18,6 +18,7 @@ $script:MailshiftPlainTypeNames = @('System.Management.Automation.PSCustomObject
 function ConvertToMailshiftParameters {
     param(
         [Parameter(Mandatory = $true)]
+        [AllowEmptyCollection()]
         [System.Collections.IDictionary]
         $BoundParameters,
 
@@ -212,6 +213,7 @@ function GetMailshiftTarget {
     # What -WhatIf and -Confirm name: the object the command acts on, as the service would name it.
     param(
         [Parameter(Mandatory = $true)]
+        [AllowEmptyCollection()]
         [System.Collections.IDictionary]
         $BoundParameters
     )
