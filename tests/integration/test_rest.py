@@ -145,3 +145,46 @@ def test_errors_come_back_in_one_shape(service: MailshiftService) -> None:
     assert whatif["output"] == ['What if: Performing the operation "Removing migration batch" on target "anything".']
     missing = call(service, "Get-MigrationBatch", {"Identity": "no-such-batch"})
     assert missing["errors"][0]["category"] == "ObjectNotFound" and missing["errors"][0]["terminating"] is False
+
+
+#: One call per cmdlet: read-only ones for real, state-changing ones under -WhatIf (nothing changes).
+EVERY_CMDLET: dict[str, dict[str, Any]] = {
+    "Test-MigrationServerAvailability": {"RemoteServer": "127.0.0.1", "Port": 1, "Security": "None"},
+    "New-MigrationEndpoint": {"IMAP": True, "Name": "e", "RemoteServer": "imap.contoso.edu", "WhatIf": True},
+    "Get-MigrationEndpoint": {},
+    "Set-MigrationEndpoint": {"Identity": "e", "Port": 143, "WhatIf": True},
+    "Remove-MigrationEndpoint": {"Identity": "e", "WhatIf": True},
+    "New-MigrationBatch": {"Name": "b", "CSVData": base64.b64encode(b"x").decode(), "SourceEndpoint": "e",
+                           "WhatIf": True},
+    "Get-MigrationBatch": {"ResultSize": "Unlimited"},
+    "Set-MigrationBatch": {"Identity": "b", "SyncNow": True, "WhatIf": True},
+    "Start-MigrationBatch": {"Identity": "b", "WhatIf": True},
+    "Stop-MigrationBatch": {"Identity": "b", "WhatIf": True},
+    "Complete-MigrationBatch": {"Identity": "b", "WhatIf": True},
+    "Remove-MigrationBatch": {"Identity": "b", "WhatIf": True},
+    "Complete-Migration": {"WhatIf": True},
+    "Get-MigrationStatus": {},
+    "Get-MigrationStatistics": {},
+    "Get-MigrationUser": {"ResultSize": 10},
+    "Get-MigrationUserStatistics": {"Identity": "nobody@contoso.edu"},
+    "Remove-MigrationUser": {"Identity": "nobody@contoso.edu", "WhatIf": True},
+    "Get-MigrationConfig": {},
+    "Set-MigrationConfig": {"MaxNumberOfBatches": 50, "WhatIf": True},
+}
+
+
+def test_every_cmdlet_answers_in_the_documented_shape(service: MailshiftService) -> None:
+    listed = requests.get(f"{service.url}/api/v1/cmdlets", auth=(service.user, service.password), timeout=10).json()
+    assert sorted(c["name"] for c in listed["cmdlets"]) == sorted(EVERY_CMDLET)
+    for name, parameters in EVERY_CMDLET.items():
+        result = call(service, name, parameters)
+        if parameters.get("WhatIf"):
+            assert result["errors"] == [] and result["output"][0].startswith("What if: "), (name, result)
+        elif name == "Get-MigrationUserStatistics":
+            assert result["errors"][0]["category"] == "ObjectNotFound"
+        elif name == "Test-MigrationServerAvailability":
+            assert result["output"][0]["properties"]["Result"] == "Failed"
+        else:
+            assert result["errors"] == [], (name, result)
+    config = call(service, "Get-MigrationConfig")["output"][0]["properties"]
+    assert config["MaxNumberOfBatches"] == 100  # the -WhatIf Set-MigrationConfig changed nothing
