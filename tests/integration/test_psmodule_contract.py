@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -329,7 +330,10 @@ def test_every_cmdlet_through_the_module(client: ModuleClient, service: Mailshif
     assert started.errors == [], started.raw
     assert run("Get-MigrationBatch", {"Identity": "ps-batch"}).objects[0]["Status"] == "Waiting"
     assert run("Stop-MigrationBatch", {"Identity": batch}).errors == []
-    assert run("Get-MigrationBatch", {"Identity": "ps-batch"}).objects[0]["Status"] == "Stopped"
+    deadline = time.monotonic() + 30
+    while run("Get-MigrationBatch", {"Identity": "ps-batch"}).objects[0]["Status"] != "Stopped":
+        assert time.monotonic() < deadline, "the batch did not stop"
+        time.sleep(0.1)
     [refused] = run("Complete-MigrationBatch", {"Identity": "ps-batch"}).errors
     assert (refused.category, refused.error_id, refused.terminating) == (
         "InvalidOperation", "MigrationBatchStatusException", False)
