@@ -304,14 +304,14 @@ class MailboxSync:
                     raise
                 pause = min(exc.pause_seconds, self.options.throttle_max_pause)
                 log.warning("%s: throttled (%s); pausing %.1f s", what, exc, pause)
-                time.sleep(pause)
+                self._pause(pause)
             except ConnectionLost as exc:
                 attempts += 1
                 self._reset()
                 if attempts > self.options.reconnect_attempts:
                     raise ConnectionLost(f"{what}: gave up after {attempts} attempts: {exc}") from exc
                 log.warning("%s: %s; reconnecting in %.1f s", what, exc, delay)
-                time.sleep(delay)
+                self._pause(delay)
                 delay = min(delay * 2, self.options.backoff_max)
 
     # -- the run --------------------------------------------------------------------------
@@ -368,6 +368,11 @@ class MailboxSync:
             folder_errors=folder_errors,
             skipped_items=self.store.skipped(self._mailbox),
         )
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before trying again, but end the wait (and the sync) at once when a stop is requested."""
+        if self.stop.wait(seconds):
+            raise Interrupted(f"mailbox {self.key}: stopped on request")
 
     def _check_stop(self) -> None:
         if self.stop.is_set():

@@ -184,3 +184,24 @@ def test_endpoint_limits_hold_across_batches_for_initial_and_incremental_syncs(
             assert maildir_hashes(tmp_path / "instance" / "mailboxes" / f"{login}@contoso.edu") == source_hashes(dovecot_slash, login)
     finally:
         service.close()
+
+
+def test_stop_ends_a_sync_waiting_to_reconnect_at_once(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the sync is refused, and waits (back-off) before each new attempt.
+    service = MigrationService(tmp_path / "instance", poll_seconds=0.05)
+    try:
+        service.new_endpoint("Down", "127.0.0.1", port=1, security="None", skip_verification=True)
+        service.new_batch("Waiting", b"EmailAddress,UserName,Password\r\nw@contoso.edu,w,secret\r\n",
+                          source_endpoint="Down")
+        service.start_batch("Waiting")
+        wait_for(lambda: service.get_users("w@contoso.edu")[0].status == "Syncing", "the sync to start")
+        time.sleep(1.0)  # inside the reconnect back-off by now
+        service.stop_batch("Waiting")
+        started = time.monotonic()
+        wait_for(lambda: service.get_batches("Waiting")[0].status == "Stopped", "the stop", timeout=10)
+        assert time.monotonic() - started < 5
+        assert service.get_users("w@contoso.edu")[0].status == "Stopped"
+    finally:
+        started = time.monotonic()
+        service.close()
+        assert time.monotonic() - started < 5
