@@ -20,7 +20,9 @@ from engine.service import MigrationService
 from shim.accounts import Account, Accounts
 from shim.cmdlets import Registry, Session
 from shim.config import load_config, smtp_settings, target_settings
+from shim.errors import ShimError
 from shim.host import ScriptOutcome
+from shim.jsonio import error_json
 from shim.rest import API, create_rest_blueprint
 from shim.wsman import create_wsman_blueprint
 
@@ -106,10 +108,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
 
 
 def _problem(status: int, message: str) -> flask.Response:
-    response = flask.jsonify({"error": {"message": message, "category": "SecurityError" if status in (401, 403) else
-                                        "InvalidOperation", "errorId": f"Http{status}",
-                                        "fullyQualifiedErrorId": f"Http{status}", "command": None, "target": None,
-                                        "terminating": True}})
+    """An HTTP-level refusal in the API's one error shape."""
+    error = ShimError(message, category="SecurityError" if status in (401, 403) else "InvalidOperation",
+                      error_id=f"Http{status}")
+    error.terminating = True
+    response = flask.jsonify({"error": error_json(error)})
     response.status_code = status
     return response
 
