@@ -242,3 +242,27 @@ def test_migration_to_an_imap_target_driven_only_through_run_ps(
     assert copied["INBOX"] == source["INBOX"]
     assert copied["Sent"] == source["Sent Items"]  # mapped onto the target's special-use Sent folder
     assert copied["Projekte/Überblick"] == source["Projekte/Überblick"]
+
+
+def test_refusals_print_cleanly_on_stderr(service: MailshiftService) -> None:
+    out, err, code = ps(service, "New-MigrationEndpoint -IMAP -Name x")
+    assert code == 1 and "missing mandatory parameters: RemoteServer" in err
+    assert "FullyQualifiedErrorId : MissingMandatoryParameter,New-MigrationEndpoint" in err
+    (service.import_folder / "bad.csv").write_text("EmailAddress,User Name,Password\nnot-an-address,u,p\n")
+    out, err, code = ps(service, "New-MigrationBatch -Imap -Name BadCsv -RemoteServer 127.0.0.1 -Port 143 "
+                                 "-CSVData ([System.IO.File]::ReadAllBytes('D:\\csv\\bad.csv'))")
+    assert code == 1 and "The CSV data is not valid:" in err
+    assert "line 1: column 2 is headed 'User Name'" in err and "use UserName" in err  # the header, the right name
+    assert "line 2, column EmailAddress" in err  # every problem at once
+    (service.import_folder / "ok.csv").write_text("EmailAddress,UserName,Password\nillegal@contoso.edu,u,p\n")
+    out, err, code = ps(service, "New-MigrationBatch -Name Illegal -SourceEndpoint nowhere "
+                                 "-CSVData ([System.IO.File]::ReadAllBytes('ok.csv'))")
+    assert code == 1 and "The migration endpoint 'nowhere' can't be found." in err
+    out, err, code = ps(service, "New-MigrationEndpoint -IMAP -Name Unused -RemoteServer 127.0.0.1 -Port 1 "
+                                 "-SkipVerification | Out-Null\n"
+                                 "New-MigrationBatch -Name Illegal -SourceEndpoint Unused "
+                                 "-CSVData ([System.IO.File]::ReadAllBytes('ok.csv')) | Out-Null\n"
+                                 "Stop-MigrationBatch Illegal -Confirm:$false")
+    assert code == 1 and "while its status is Created" in err
+    assert "FullyQualifiedErrorId : MigrationBatchStatusException,Stop-MigrationBatch" in err
+    assert out == ""
