@@ -27,7 +27,7 @@ from engine.store import Store
 from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
 from engine.targets import ImapTarget, Target
 
-__all__ = ["add_commands", "build_parser", "main", "run_command", "setup_logging"]
+__all__ = ["add_commands", "build_parser", "guarded", "main", "run_command", "setup_logging"]
 
 #: Exit codes of ``mailshift sync``.
 EXIT_SYNCED = 0
@@ -282,17 +282,20 @@ def setup_logging(args: argparse.Namespace) -> None:
 
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run an engine subcommand parsed by ``parser``; returns the exit code."""
+    commands = {"sync": _run_sync, "worker": _run_worker}
+    command = commands.get(args.command)
+    return EXIT_USAGE if command is None else guarded(parser, lambda: command(args))
+
+
+def guarded(parser: argparse.ArgumentParser, action: Callable[[], int]) -> int:
+    """Run a command's action; a bad setting exits with a usage error, an engine refusal with exit code 1."""
     try:
-        if args.command == "sync":
-            return _run_sync(args)
-        if args.command == "worker":
-            return _run_worker(args)
+        return action()
     except ConfigurationError as exc:
         parser.exit(EXIT_USAGE, f"mailshift: {exc}\n")
     except MigrationError as exc:
         print(f"mailshift: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

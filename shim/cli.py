@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from engine import cli as engine_cli
-from engine.errors import ConfigurationError, MigrationError
+from engine.errors import ConfigurationError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,31 +304,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mailshift`` command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("sync", "worker"):
-        engine_cli.setup_logging(args)
-        return engine_cli.run_command(args, parser)
     engine_cli.setup_logging(args)
-    try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "admin":
-            return _admin(args)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "shell":
-            return _shell(args)
-        if args.command == "module":
-            from shim.modulegen import build
+    if args.command in ("sync", "worker"):
+        return engine_cli.run_command(args, parser)
+    commands = {"serve": _serve, "admin": _admin, "run": _run, "shell": _shell, "module": _module}
+    command = commands.get(args.command)
+    return EXIT_USAGE if command is None else engine_cli.guarded(parser, lambda: command(args))
 
-            for path in build(args.output):
-                print(path)
-            return EXIT_OK
-    except ConfigurationError as exc:
-        parser.exit(EXIT_USAGE, f"mailshift: {exc}\n")
-    except MigrationError as exc:
-        print(f"mailshift: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_USAGE
+
+def _module(args: argparse.Namespace) -> int:
+    from shim.modulegen import build
+
+    for path in build(args.output):
+        print(path)
+    return EXIT_OK
 
 
 if __name__ == "__main__":
