@@ -89,8 +89,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         return registry.session(account.name, email=account.email)
 
     app.register_blueprint(create_rest_blueprint(registry, session_for, run_script))
+    def session_of(user: str) -> Session:
+        account = next((a for a in accounts.names() if a.name == user), None)
+        return registry.session(user, email=account.email if account else None)
+
     app.register_blueprint(create_wsman_blueprint(run_script, shell_idle_timeout=float(config["SHELL_IDLE_TIMEOUT"]),
-                                                  max_shells_per_user=int(config["MAX_SHELLS_PER_USER"])))
+                                                  max_shells_per_user=int(config["MAX_SHELLS_PER_USER"]),
+                                                  make_session=session_of))
 
     @app.get(API + "/openapi.json")
     def openapi() -> flask.Response:

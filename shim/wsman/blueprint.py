@@ -1,12 +1,14 @@
-"""The Flask face of the WinRS door: routes only; the work is in :mod:`shim.wsman.endpoint`."""
+"""The Flask face of the WS-Management door (WinRS and PSRP): routes only; the work is in :mod:`shim.wsman.endpoint`."""
 
 from __future__ import annotations
 
 import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from shim.psrp import RunspaceRegistry, SessionFactory
 from shim.wsman import constants as c
 from shim.wsman.endpoint import RequestContext, ScriptRunner, WinRSEndpoint
+from shim.wsman.powershell import PowerShellEndpoint
 from shim.wsman.shells import ShellRegistry
 
 __all__ = ["create_wsman_blueprint"]
@@ -17,8 +19,9 @@ def create_wsman_blueprint(
     *,
     shell_idle_timeout: float = c.DEFAULT_SHELL_IDLE_TIMEOUT_SECONDS,
     max_shells_per_user: int = c.DEFAULT_MAX_SHELLS_PER_USER,
+    make_session: SessionFactory | None = None,
 ) -> flask.Blueprint:
-    """A blueprint serving WinRS shells over WS-Management at POST ``/wsman``, ``/powershell`` and ``/``.
+    """A blueprint serving WinRS (and PSRP) shells over WS-Management at POST ``/wsman``, ``/powershell`` and ``/``.
 
     The app's auth layer must authenticate first and put the user name in
     ``flask.g.mailshift_user``; requests without it are answered 401.
@@ -26,7 +29,10 @@ def create_wsman_blueprint(
     Args:
         run_script: ``run_script(script_text, user) -> ScriptOutcome``, called in a worker thread per command.
         shell_idle_timeout: seconds without a request after which a shell is deleted.
-        max_shells_per_user: shells one user may hold at once; one more gets WinRM's quota fault.
+        max_shells_per_user: shells one user may hold at once; one more gets WinRM's quota fault (WinRS
+            shells and PowerShell sessions are counted apart, each up to this number).
+        make_session: ``make_session(user) -> Session``; when given, PowerShell remoting (PSRP) shells are
+            served for ``Microsoft.Exchange`` and ``Microsoft.PowerShell``.
 
     Returns:
         The blueprint, named ``wsman``.
@@ -35,7 +41,11 @@ def create_wsman_blueprint(
         ValueError: when ``shell_idle_timeout`` is not positive or ``max_shells_per_user`` is below 1.
     """
     registry = ShellRegistry(idle_timeout=shell_idle_timeout, max_shells_per_user=max_shells_per_user)
-    endpoint = WinRSEndpoint(run_script, registry)
+    powershell = None
+    if make_session is not None:
+        pools = RunspaceRegistry(idle_timeout=shell_idle_timeout, max_per_user=max_shells_per_user)
+        powershell = PowerShellEndpoint(make_session, pools)
+    endpoint = WinRSEndpoint(run_script, registry, powershell=powershell)
     blueprint = flask.Blueprint("wsman", __name__)
 
     def serve() -> flask.Response:

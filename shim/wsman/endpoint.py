@@ -1,4 +1,7 @@
-"""The WinRS door's request handling: one handler per action, chosen from a table.
+"""The WS-Management door's request handling: one handler per action, chosen from a table.
+
+WinRS shells (``windows/shell/cmd``) are handled here; PSRP shells (``powershell/<configuration>``)
+go to :class:`~shim.wsman.powershell.PowerShellEndpoint` when the door serves them.
 
 :meth:`WinRSEndpoint.handle` takes a request body and the authenticated user and returns the
 HTTP status and response body; every refusal is a :class:`~shim.wsman.faults.WSManFault`
@@ -42,6 +45,7 @@ from shim.wsman.faults import (
     ShellNotFound,
     WSManFault,
 )
+from shim.wsman.powershell import PowerShellEndpoint, configuration_of
 from shim.wsman.shells import CommandResult, Shell, ShellRegistry
 from shim.wsman.winrs import CommandLineError, codec_for_codepage, encode_errors, encode_outcome, script_from_command_line
 
@@ -77,9 +81,12 @@ class WinRSEndpoint:
         machine: the name reported in faults (defaults to this host's name).
     """
 
-    def __init__(self, run_script: ScriptRunner, registry: ShellRegistry, *, machine: str | None = None) -> None:
+    def __init__(self, run_script: ScriptRunner, registry: ShellRegistry, *, machine: str | None = None,
+                 powershell: PowerShellEndpoint | None = None) -> None:
         self._run_script = run_script
         self.registry = registry
+        #: The PSRP shells (resource URIs ``.../powershell/Microsoft.Exchange`` and ``Microsoft.PowerShell``), if served.
+        self.powershell = powershell
         self._machine = machine or socket.gethostname()
         self._handlers: dict[str, _Handler] = {
             c.ACTION_CREATE: self._create,
@@ -110,6 +117,8 @@ class WinRSEndpoint:
                 raise ActionNotSupported(
                     f"The WS-Management service cannot process the request because the action {request.action} is not supported."
                 )
+            if self.powershell is not None and configuration_of(request.resource_uri) is not None:
+                return 200, self.powershell.handle(request, context.user, context.client_ip, context.address)
             if request.resource_uri != c.RESOURCE_URI_CMD:
                 raise ResourceNotSupported(
                     "The WS-Management service cannot process the request because the resource URI "

@@ -29,6 +29,7 @@ __all__ = [
     "build_receive_response",
     "build_send_response",
     "build_signal_response",
+    "build_stream_receive_response",
     "format_duration",
     "parse_duration",
     "parse_request",
@@ -76,6 +77,8 @@ class WSManRequest:
     options: Mapping[str, str] = field(default_factory=dict)
     #: The ``s:Body`` element; action handlers read their own payload from it.
     body: etree._Element | None = None
+    #: The ``s:Header`` element, for headers only one kind of shell reads (``rsp:CompressionType``).
+    header: etree._Element | None = None
 
     def body_child(self, local_name: str) -> etree._Element:
         """The body's ``rsp:<local_name>`` element.
@@ -185,6 +188,7 @@ def parse_request(data: bytes) -> WSManRequest:
         selectors=selectors,
         options=options,
         body=root.find(f"{_S}Body"),
+        header=header,
     )
 
 
@@ -223,6 +227,10 @@ class CreateReply:
     idle_timeout_seconds: float
     input_streams: str
     output_streams: str
+    #: The shell's resource URI (WinRS cmd, or a PowerShell configuration for PSRP shells).
+    resource_uri: str = c.RESOURCE_URI_CMD
+    #: More ``rsp:Shell`` children, after the common ones (PSRP shells report their state and compression).
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 def build_create_response(relates_to: str, reply: CreateReply) -> bytes:
@@ -234,13 +242,13 @@ def build_create_response(relates_to: str, reply: CreateReply) -> bytes:
     created = etree.SubElement(body, f"{_X}ResourceCreated")
     etree.SubElement(created, f"{_A}Address").text = reply.address
     parameters = etree.SubElement(created, f"{_A}ReferenceParameters")
-    etree.SubElement(parameters, f"{_W}ResourceURI").text = c.RESOURCE_URI_CMD
+    etree.SubElement(parameters, f"{_W}ResourceURI").text = reply.resource_uri
     selector_set = etree.SubElement(parameters, f"{_W}SelectorSet")
     etree.SubElement(selector_set, f"{_W}Selector", {"Name": c.SELECTOR_SHELL_ID}).text = reply.shell_id
     shell = etree.SubElement(body, f"{_RSP}Shell")
     for name, value in (
         ("ShellId", reply.shell_id),
-        ("ResourceUri", c.RESOURCE_URI_CMD),
+        ("ResourceUri", reply.resource_uri),
         ("Owner", reply.owner),
         ("ClientIP", reply.client_ip),
         ("IdleTimeOut", format_duration(reply.idle_timeout_seconds)),
@@ -248,6 +256,7 @@ def build_create_response(relates_to: str, reply: CreateReply) -> bytes:
         ("OutputStreams", reply.output_streams),
         ("ShellRunTime", "P0DT0H0M0S"),
         ("ShellInactivity", "P0DT0H0M0S"),
+        *reply.extra,
     ):
         etree.SubElement(shell, f"{_RSP}{name}").text = value
     return _serialize(root)
@@ -291,6 +300,25 @@ def build_receive_response(relates_to: str, reply: ReceiveReply) -> bytes:
     )
     if reply.done:
         etree.SubElement(state, f"{_RSP}ExitCode").text = str(reply.exit_code)
+    return _serialize(root)
+
+
+def build_stream_receive_response(relates_to: str, command_id: str | None, payloads: list[bytes], state: str | None) -> bytes:
+    """A PSRP ReceiveResponse: one base64 ``rsp:Stream Name="stdout"`` per payload, then the command's state if given.
+
+    Args:
+        relates_to: the request's MessageID.
+        command_id: the pipeline's CommandId, or None for the runspace pool.
+        payloads: PSRP fragments (already framed when the shell is compressed).
+        state: ``CommandState`` URI (Done once the pipeline's last data is sent), or None for the pool.
+    """
+    root, body = _envelope(c.ACTION_RECEIVE_RESPONSE, relates_to)
+    response = etree.SubElement(body, f"{_RSP}ReceiveResponse")
+    attributes = {"Name": c.STREAM_STDOUT} if command_id is None else {"Name": c.STREAM_STDOUT, "CommandId": command_id}
+    for payload in payloads:
+        etree.SubElement(response, f"{_RSP}Stream", attributes).text = base64.b64encode(payload).decode("ascii")
+    if state is not None and command_id is not None:
+        etree.SubElement(response, f"{_RSP}CommandState", {"CommandId": command_id, "State": state})
     return _serialize(root)
 
 
