@@ -2,6 +2,12 @@
 
 Kept in ``<instance>/admins.json`` (mode 0600). There is no default account and no default
 password: ``mailshift admin add NAME`` creates one.
+
+NTLM and Negotiate cannot check a password against a slow hash: the acceptor needs the NT hash
+(MD4 of the UTF-16LE password), which is as good as the password for NTLM. It is stored only
+encrypted with the instance's vault key (``secret.key``, as endpoint passwords are), written by
+``set`` (so by ``mailshift admin add``); an account made before this existed has none, and NTLM
+works for it once its password is set again. Plaintext passwords are never stored.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, StateError
+from engine.vault import Vault
 
 __all__ = ["Account", "Accounts"]
 
@@ -33,6 +40,17 @@ class Account:
 
 def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
+
+
+def nt_hash(password: str) -> bytes:
+    """The NT hash NTLM authenticates with: MD4 of the UTF-16LE password."""
+    data = password.encode("utf-16-le")
+    try:
+        return hashlib.new("md4", data).digest()
+    except ValueError:  # OpenSSL 3 without the legacy provider
+        from spnego._ntlm_raw.md4 import md4
+
+        return md4(data)
 
 
 class Accounts:
@@ -86,8 +104,9 @@ class Accounts:
         with self._lock:
             data = dict(self._load())
             previous = data.get(name, {})
+            sealed = Vault(self.path.parent).seal(nt_hash(password).hex()).decode("ascii")
             data[name] = {"salt": salt.hex(), "hash": _hash(password, salt).hex(),
-                          "email": email if email is not None else previous.get("email")}
+                          "email": email if email is not None else previous.get("email"), "nt_hash": sealed}
             self._save(data)
         return Account(name, data[name]["email"])
 
@@ -99,6 +118,27 @@ class Accounts:
                 raise ConfigurationError(f"there is no account named {name!r}")
             del data[name]
             self._save(data)
+
+    def nt_hash(self, name: str) -> bytes | None:
+        """The account's NT hash for NTLM (name in any case), or None when there is no such account or no hash.
+
+        Raises:
+            StateError: when the stored hash cannot be decrypted with the instance's key.
+        """
+        data = self._load()
+        entry = data.get(name) or next((e for n, e in data.items() if n.lower() == name.lower()), None)
+        sealed = entry.get("nt_hash") if entry else None
+        if not sealed:
+            return None
+        try:
+            return bytes.fromhex(Vault(self.path.parent).open(sealed.encode("ascii")))
+        except ValueError as exc:
+            raise StateError(f"the NT hash of {name!r} in {self.path} is damaged") from exc
+
+    def canonical(self, name: str) -> Account | None:
+        """The account whose name matches ``name`` in any case (NTLM clients may change the case), or None."""
+        wanted = name.lower()
+        return next((a for a in self.names() if a.name.lower() == wanted), None)
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account when the password is right, else None (in about the same time either way)."""

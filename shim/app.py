@@ -1,8 +1,10 @@
 """The Mailshift service as a Flask app: ``create_app`` builds the engine, the registry and every door.
 
-Every route needs an administrator's Basic credentials (no anonymous access). Plain HTTP is
-served to loopback clients only, unless ``ALLOW_REMOTE_HTTP`` says otherwise; remote clients
-use HTTPS.
+Every route needs an administrator's Basic credentials (no anonymous access); the WS-Management
+paths also accept NTLM and Negotiate, with MS-WSMV message encryption (encrypted requests are
+decrypted before the door reads them, replies to them are encrypted, and the acceptor's last
+token goes back on the 200). Plain HTTP is served to loopback clients only, unless
+``ALLOW_REMOTE_HTTP`` says otherwise; remote clients use HTTPS.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,9 @@ from shim.host import ScriptOutcome
 from shim.jsonio import error_json
 from shim.rest import API, create_rest_blueprint
 from shim.wsman import create_wsman_blueprint
+from shim.wsman.auth import AuthFailed, NegotiateAuthenticator, connection_key
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["create_app", "script_runner"]
 
@@ -67,22 +73,51 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
     app.extensions["mailshift_registry"] = registry
     app.extensions["mailshift_accounts"] = accounts
     run_script = script_runner(registry, accounts)
+    negotiate = _negotiate_authenticator(accounts)
+
+    def refuse(wsman: bool) -> flask.Response:
+        response = _problem(401, "Give the user name and password of a Mailshift administrator "
+                                 "(mailshift admin add NAME creates one).")
+        response.headers["WWW-Authenticate"] = f'Basic realm="{"WSMAN" if wsman else "Mailshift"}"'
+        if wsman and negotiate is not None:
+            response.headers.add("WWW-Authenticate", "Negotiate")
+            response.headers.add("WWW-Authenticate", "NTLM")
+        return response
 
     @app.before_request
     def authenticate() -> flask.Response | None:
         request = flask.request
         if request.scheme == "http" and not config["ALLOW_REMOTE_HTTP"] and not _loopback(request.remote_addr):
             return _problem(403, "Plain HTTP is accepted from this machine only; connect over HTTPS.")
+        wsman = request.path.lower().rstrip("/") in ("", *_WSMAN_PATHS)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if wsman and negotiate is not None and scheme.lower() in ("negotiate", "ntlm"):
+            return _negotiate(request, negotiate, accounts, scheme, token, refuse)
+        if wsman and negotiate is not None and not scheme:
+            user = negotiate.user_of(connection_key(request.environ))
+            account = accounts.canonical(user) if user else None
+            if account is not None:
+                flask.g.mailshift_user = account.name
+                flask.g.mailshift_account = account
+                return _decrypt(request, negotiate)
         account = _basic(request, accounts)
         if account is None:
-            realm = "WSMAN" if request.path.lower().rstrip("/") in ("", *_WSMAN_PATHS) else "Mailshift"
-            response = _problem(401, "Give the user name and password of a Mailshift administrator "
-                                     "(mailshift admin add NAME creates one).")
-            response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
-            return response
+            return refuse(wsman)
         flask.g.mailshift_user = account.name
         flask.g.mailshift_account = account
         return None
+
+    @app.after_request
+    def seal(response: flask.Response) -> flask.Response:
+        protocol = flask.g.get("mailshift_encrypted")
+        if protocol and negotiate is not None:
+            content_type, data = negotiate.wrap(connection_key(flask.request.environ), response.get_data(), protocol)
+            response.set_data(data)
+            response.headers["Content-Type"] = content_type
+        final = flask.g.get("mailshift_auth_reply")
+        if final:
+            response.headers["WWW-Authenticate"] = final
+        return response
 
     def session_for() -> Session:
         account: Account = flask.g.mailshift_account
@@ -110,6 +145,59 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         return _problem(405, f"{flask.request.method} is not allowed on {flask.request.path}.")
 
     return app
+
+
+def _negotiate_authenticator(accounts: Accounts) -> NegotiateAuthenticator | None:
+    """NTLM/Negotiate for the WS-Management paths, or None where the platform cannot keep the store in memory."""
+    try:
+        return NegotiateAuthenticator(accounts.nt_hash)
+    except (AttributeError, OSError) as exc:  # os.memfd_create is Linux-only
+        _log.warning("NTLM and Negotiate are off: %s", exc)
+        return None
+
+
+def _negotiate(request: flask.Request, negotiate: NegotiateAuthenticator, accounts: Accounts, scheme: str,
+               token: str, refuse: Any) -> flask.Response | None:
+    """One NTLM/Negotiate handshake step; a completed one lets the request through (or answers the empty setup POST)."""
+    key = connection_key(request.environ)
+    try:
+        shake = negotiate.step(key, scheme, token)
+    except AuthFailed as exc:
+        _log.info("NTLM/Negotiate refused for %s: %s", request.remote_addr, exc.message)
+        return refuse(True)  # type: ignore[no-any-return]
+    reply = f"{scheme} {base64.b64encode(shake.token).decode()}" if shake.token else None
+    if shake.user is None:
+        response = flask.Response(b"", 401)
+        response.headers["WWW-Authenticate"] = reply or scheme
+        return response
+    account = accounts.canonical(shake.user)
+    if account is None:
+        return refuse(True)  # type: ignore[no-any-return]
+    flask.g.mailshift_user = account.name
+    flask.g.mailshift_account = account
+    flask.g.mailshift_auth_reply = reply
+    if not request.content_length and not request.get_data():
+        response = flask.Response(b"", 200)  # the empty POST that sets up the context for encryption
+        if reply:
+            response.headers["WWW-Authenticate"] = reply
+        return response
+    return _decrypt(request, negotiate)
+
+
+def _decrypt(request: flask.Request, negotiate: NegotiateAuthenticator) -> flask.Response | None:
+    """Decrypt an encrypted WS-Management body for the door (``flask.g.mailshift_body``) and mark the reply for encryption."""
+    content_type = request.headers.get("Content-Type", "")
+    if not content_type.lower().startswith(("multipart/encrypted", "multipart/x-multi-encrypted")):
+        return None
+    protocol = next((p for p in ("application/HTTP-SPNEGO-session-encrypted",) if p.lower() in content_type.lower()), None)
+    if protocol is None:
+        return _problem(415, f"Encrypted bodies of type {content_type!r} are not supported (SPNEGO only).")
+    try:
+        flask.g.mailshift_body = negotiate.unwrap(connection_key(request.environ), content_type, request.get_data())
+    except AuthFailed as exc:
+        return _problem(400, exc.message)
+    flask.g.mailshift_encrypted = protocol
+    return None
 
 
 def _problem(status: int, message: str) -> flask.Response:

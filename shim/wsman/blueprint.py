@@ -55,8 +55,9 @@ def create_wsman_blueprint(
         request = flask.request
         context = RequestContext(user=str(user), client_ip=request.remote_addr or "", address=request.base_url)
         request.max_content_length = c.MAX_REQUEST_BYTES
+        decrypted = flask.g.get("mailshift_body")  # set by the auth layer for an encrypted request
         try:
-            data = request.get_data(cache=False)
+            data = decrypted if decrypted is not None else request.get_data(cache=False)
         except RequestEntityTooLarge:
             status, body = endpoint.refuse_oversized_request()
         else:
