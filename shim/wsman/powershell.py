@@ -48,7 +48,10 @@ _STREAM_OVERHEAD_BYTES = 96
 _XPRESS_HEADER_BYTES = 4
 _NS_PS = f"{{{k.NS_POWERSHELL}}}"
 _RSP = f"{{{c.NS_SHELL}}}"
-_SIGNALS_STOP = frozenset(s.lower() for s in (k.SIGNAL_PS_CTRL_C, k.SIGNAL_PS_CRTL_C, c.SIGNAL_CTRL_C, c.SIGNAL_CTRL_BREAK))
+#: Signal code endings that stop a pipeline: pypsrp 0.9 sends the bare ``powershell/signal/ctrl_c``, Windows the
+#: full URI, MS-PSRP spells it ``crtl_c``; WinRS-style ``ctrl_c``/``ctrl_break`` are taken too (any case).
+_SIGNALS_STOP = ("/signal/ctrl_c", "/signal/crtl_c", "/signal/ctrl_break")
+_SIGNAL_TERMINATE = "/signal/terminate"
 
 
 def configuration_of(resource_uri: str | None) -> str | None:
@@ -185,9 +188,9 @@ class PowerShellEndpoint:
             if not command_id:
                 raise InvalidBody("The WS-Management service cannot process the request because the CommandId "
                                   "attribute is missing.")
-            if code == c.SIGNAL_TERMINATE.lower():
+            if code.endswith(_SIGNAL_TERMINATE):
                 shell.terminate(command_id)
-            elif code in _SIGNALS_STOP:
+            elif code.endswith(_SIGNALS_STOP):
                 shell.stop(command_id)
             else:
                 raise InvalidBody(f"The WS-Management service cannot process the request because the signal code "
