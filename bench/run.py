@@ -17,10 +17,16 @@ Steps (see ``bench/README.md`` for what each figure means):
    b. ``mailshift sync`` of every user into fresh target users, ``--parallel`` processes at a
       time, timed as a whole, each process's peak RSS and CPU time from ``wait4``;
    c. a no-change re-sync with the same state files;
-   d. the same initial sync into Maildir trees (``--target-maildir``).
+   d. the migration service (:class:`engine.service.MigrationService`, the production path of
+      the daily incremental syncs): one batch of every user, run by the service's worker
+      threads in this process at the endpoint's concurrency (``--parallel``), into fresh target
+      users reached through the target's master user; its initial sync, then a no-change
+      incremental sync (``Set-MigrationBatch -SyncNow``);
+   e. the same initial sync into Maildir trees (``--target-maildir``).
 
 4. Check the last run's copies: every source user's snapshot (body hashes per folder, through
-   the folder mapping each sync reported) equals its target's, on both targets.
+   the folder mapping each sync reported) equals its target's, on every target (the service's
+   copies without the items it skipped as too large).
 5. Print the figures beside the goals and write them to ``bench/results/latest.json``.
 
 Every server, process and temporary folder is gone when it returns, also after an error,
@@ -38,6 +44,8 @@ import hashlib
 import json
 import os
 import platform
+import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -55,6 +63,10 @@ import psutil
 from imapclient import imap_utf7
 
 from bench import corpus, probe
+from engine import defaults as engine_defaults
+from engine.imap import ImapEndpoint, Security
+from engine.scheduler import TargetSettings
+from engine.service import MigrationService
 from tests.servers.dovecot import DOVECOT, DovecotServer, dovecot_missing_message
 from tests.servers.mailbox import Snapshot, imap_name, snapshot
 
@@ -367,6 +379,215 @@ class Syncs:
             self._helper.wait()
 
 
+# --------------------------------------------------------------------------- the migration service
+
+#: How often the benchmark asks the service whether a phase is over (seconds); the scheduler's
+#: own pause between passes is ``SERVICE_POLL_SECONDS`` (workers wake it when they end).
+SERVICE_WAIT_POLL_SECONDS = 0.01
+SERVICE_POLL_SECONDS = 0.02
+#: A phase that has not ended after this long is reported as a failure.
+SERVICE_TIMEOUT_SECONDS = 900.0
+
+#: The per-phase line the scheduler writes to a user's report (``_report_message``).
+_REPORT = re.compile(r"(?P<messages>\d+) messages \((?P<bytes>\d+) bytes\) copied, (?P<skipped>\d+) skipped, "
+                     r"(?P<flags>\d+) flag changes in (?P<seconds>[\d.]+) s")
+
+_SYNCED_BATCH = ("Synced", "SyncedWithErrors")
+_DEAD_BATCH = ("Stopped", "Failed", "Corrupted", "Completed", "CompletedWithErrors")
+
+
+@dataclass
+class ServicePhase:
+    """One phase of a migration batch run by :class:`MigrationService` in this process."""
+
+    name: str
+    parallel: int
+    wall_seconds: float
+    users: list[dict[str, Any]]
+    client_cpu_seconds: float = 0.0
+    client_system_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    batch_status: str = ""
+
+    @property
+    def messages(self) -> int:
+        return sum(int(u.get("messages_copied") or 0) for u in self.users)
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(u.get("bytes_copied") or 0) for u in self.users)
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes / 1e6 / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def engine_seconds(self) -> float:
+        return sum(float(u.get("engine_seconds") or 0.0) for u in self.users)
+
+    @property
+    def failures(self) -> list[str]:
+        out = [f"{u['user']}: {u['status']}: {u.get('error')}" for u in self.users if u["status"] != "Synced"]
+        if self.batch_status not in _SYNCED_BATCH:
+            out.append(f"batch: {self.batch_status}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "parallel": self.parallel,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "messages_per_second": round(self.messages_per_second, 1),
+            "mb_per_second": round(self.mb_per_second, 2),
+            "messages_skipped": sum(int(u.get("messages_skipped") or 0) for u in self.users),
+            "engine_seconds": round(self.engine_seconds, 3),
+            "engine_cpu_seconds": round(self.client_cpu_seconds, 2),
+            "engine_system_cpu_seconds": round(self.client_system_seconds, 2),
+            **self.cpu,
+            **probe.other_cpu(self.cpu, self.client_cpu_seconds),
+            "batch_status": self.batch_status,
+            "failures": self.failures,
+            "users": self.users,
+        }
+
+
+def _cpu_self() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
+
+
+def _wait_for(what: str, done: Callable[[], bool], timeout: float = SERVICE_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the migration service did not finish {what} in {timeout:.0f}s")
+        time.sleep(SERVICE_WAIT_POLL_SECONDS)
+
+
+def _service_users(service: MigrationService, batch: str, order: Sequence[str]) -> list[dict[str, Any]]:
+    """Every user's figures of the phase that just ended, from its last report line."""
+    rows = []
+    for view in service.get_users(batch=batch):
+        stats = service.get_user_statistics(view.identity, include_report=True, include_skipped_items=True)
+        last = stats.report[-1]["Message"] if stats.report else ""
+        match = _REPORT.search(last)
+        rows.append({
+            "user": view.identity,
+            "status": stats.status,
+            "error": stats.error or stats.error_summary,
+            "messages_copied": int(match["messages"]) if match else 0,
+            "bytes_copied": int(match["bytes"]) if match else 0,
+            "messages_skipped": int(match["skipped"]) if match else 0,
+            "skipped_items": [{"kind": s.kind, "folder": s.folder_name, "size": s.message_size, "failure": s.failure}
+                              for s in stats.skipped_items],
+            "engine_seconds": float(match["seconds"]) if match else None,
+            "synced_item_count": stats.synced_item_count,
+            "last_successful_sync_time": stats.last_successful_sync_time.timestamp()
+            if stats.last_successful_sync_time else None,
+            "report": last,
+        })
+    rank = {name.lower(): n for n, name in enumerate(order)}
+    return sorted(rows, key=lambda r: rank.get(r["user"].lower(), len(rank)))
+
+
+def run_service(cfg: Config, instance: Path, source: DovecotServer, target: DovecotServer,
+                users: Sequence[corpus.UserCorpus], names: Sequence[str], servers: dict[str, DovecotServer],
+                tag: str) -> tuple[ServicePhase, ServicePhase]:
+    """One batch of every user through :class:`MigrationService`: the initial sync, then a
+    no-change incremental sync, each timed from the cmdlet call to the batch being Synced again.
+
+    The target is the target Dovecot reached with its master user (SASL PLAIN, authzid = the
+    user's address); the source logins are ``<user>*master`` from the batch CSV; the endpoint's
+    MaxConcurrentMigrations and MaxConcurrentIncrementalSyncs are ``--parallel``.
+    """
+    untrusted = cfg.security != "None"
+    settings = TargetSettings(imap=ImapEndpoint(
+        host=target.host, port=_port(target, cfg.security), security=Security.parse(cfg.security),
+        user=target.master_user, password=target.master_password, authzid="{EmailAddress}",
+        accept_untrusted_certificates=untrusted,
+    ))
+    batch = "bench"
+    service = MigrationService(instance, target=settings, poll_seconds=SERVICE_POLL_SECONDS)
+    with contextlib.closing(service):
+        service.new_endpoint("bench-source", source.host, port=_port(source, cfg.security), security=cfg.security,
+                             accept_untrusted_certificates=untrusted, max_concurrent_migrations=cfg.parallel,
+                             max_concurrent_incremental_syncs=cfg.parallel, skip_verification=True)
+        rows = "".join(f"{names[n]},{u.user}*{source.master_user},{source.master_password}\r\n" for n, u in enumerate(users))
+        service.new_batch(batch, ("EmailAddress,UserName,Password\r\n" + rows).encode(), source_endpoint="bench-source",
+                          large_item_limit=engine_defaults.UNLIMITED)
+
+        def batch_view() -> Any:
+            return service.get_batches(batch)[0]
+
+        def phase_over(check: Callable[[Any], bool]) -> Callable[[], bool]:
+            def over() -> bool:
+                view = batch_view()
+                if view.status in _DEAD_BATCH:
+                    raise RuntimeError(f"the service's batch ended {view.status}")
+                return view.status in _SYNCED_BATCH and check(view)
+            return over
+
+        # -- initial sync: Start-MigrationBatch until the batch is Synced
+        _settle()
+        meter, cpu0 = CpuMeter(servers), _cpu_self()
+        started = time.monotonic()
+        service.start_batch(batch)
+        _wait_for("the initial sync", phase_over(lambda v: v.initial_sync_date_time is not None))
+        wall = time.monotonic() - started
+        cpu1 = _cpu_self()
+        view = batch_view()
+        initial = ServicePhase("service_imap", cfg.parallel, wall, _service_users(service, batch, names),
+                               cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], meter.read(), view.status)
+        say(f"{tag}service -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
+            f"{initial.mb_per_second:.1f} MB/s, {initial.messages} messages, batch {view.status}")
+
+        # -- no-change incremental sync: Set-MigrationBatch -SyncNow until every user synced again
+        last_batch = view.last_synced_date_time
+        last_user = {u["user"]: u["last_successful_sync_time"] for u in initial.users}
+
+        def resynced(v: Any) -> bool:
+            if last_batch is not None and (v.last_synced_date_time is None or v.last_synced_date_time <= last_batch):
+                return False
+            return all(
+                u.last_successful_sync_time is not None and u.last_successful_sync_time.timestamp() > (last_user.get(u.identity) or 0)
+                for u in service.get_users(batch=batch)
+            )
+
+        _settle()
+        meter, cpu0 = CpuMeter(servers), _cpu_self()
+        started = time.monotonic()
+        service.set_batch(batch, sync_now=True)
+        _wait_for("the incremental sync", phase_over(resynced))
+        wall = time.monotonic() - started
+        cpu1 = _cpu_self()
+        view = batch_view()
+        resync = ServicePhase("service_resync", cfg.parallel, wall, _service_users(service, batch, names),
+                              cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], meter.read(), view.status)
+        say(f"{tag}service no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied, "
+            f"engine {resync.engine_seconds:.3f}s over {len(resync.users)} users")
+    return initial, resync
+
+
+def _skipped_bodies(u: corpus.UserCorpus, phase: ServicePhase, n: int) -> set[str]:
+    """SHA-256 of the corpus messages the service reported as skipped (matched by size)."""
+    sizes = {int(s["size"]) for s in phase.users[n]["skipped_items"]}
+    out = set()
+    for item in u.items:
+        if item.size in sizes:
+            with contextlib.suppress(OSError):  # a file renamed since: the check then reports it
+                out.add(hashlib.sha256(Path(item.path).read_bytes()).hexdigest())
+    return out
+
+
+def _without(snap: Snapshot, bodies: set[str]) -> Snapshot:
+    return {folder: [m for m in messages if m[0] not in bodies] for folder, messages in snap.items()}
+
+
 # --------------------------------------------------------------------------- checking copies
 
 
@@ -600,6 +821,9 @@ def bench(cfg: Config) -> dict[str, Any]:
         resyncs: list[SyncPhase] = []
         maildirs: list[SyncPhase] = []
         imap_targets: list[list[str]] = []  # per repetition, the target user of each source user
+        service_initials: list[ServicePhase] = []
+        service_resyncs: list[ServicePhase] = []
+        service_targets: list[list[str]] = []
         md_targets: list[list[str]] = []
         for rep in range(cfg.repeat):
             tag = f"[{rep + 1}/{cfg.repeat}] "
@@ -683,6 +907,17 @@ def bench(cfg: Config) -> dict[str, Any]:
                     shutil.rmtree(target.maildir(name), ignore_errors=True)
             imap_targets.append(names)
 
+            # -- the migration service: initial sync, then a no-change incremental sync ----------
+            names = [target.add_user(f"r{rep}s{n:02d}@bench.test", u.password) for n, u in enumerate(users)]
+            instance = state_root / f"service-{rep}"
+            service_initial, service_resync = run_service(cfg, instance, source, target, users, names, servers, tag)
+            service_initials.append(service_initial)
+            service_resyncs.append(service_resync)
+            if service_targets:
+                for name in service_targets[-1]:
+                    shutil.rmtree(target.maildir(name), ignore_errors=True)
+            service_targets.append(names)
+
             # -- sync into Maildir ----------------------------------------------------------------
             if reader:
                 names = [reader.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
@@ -736,6 +971,23 @@ def bench(cfg: Config) -> dict[str, Any]:
             "peak_rss_mb": round(max(p.peak_rss_mb for p in resyncs), 1),
             "failures": [f for p in resyncs for f in p.failures],
         }
+        service_initial, service_resync = _best(service_initials), _best(service_resyncs)
+        results["service_imap"] = service_initial.as_dict() | {
+            "wall_seconds_all": _walls(service_initials),
+            "ratio_to_probe_limit": _ratio(service_initial.messages_per_second, limit.messages_per_second),
+            "ratio_to_probe_copy": _ratio(service_initial.messages_per_second, _best(copies).messages_per_second),
+            "ratio_to_sync_imap": _ratio(service_initial.messages_per_second, initial.messages_per_second),
+            "failures": [f for p in service_initials for f in p.failures],
+        }
+        results["service_resync"] = service_resync.as_dict() | {
+            "wall_seconds_all": _walls(service_resyncs),
+            "percent_of_initial": round(100 * service_resync.wall_seconds / service_initial.wall_seconds, 2)
+            if service_initial.wall_seconds else None,
+            "engine_percent_of_initial": round(100 * service_resync.engine_seconds / service_initial.engine_seconds, 2)
+            if service_initial.engine_seconds else None,
+            "messages": max(p.messages for p in service_resyncs),
+            "failures": [f for p in service_resyncs for f in p.failures],
+        }
         if maildirs:
             maildir = _best(maildirs)
             results["sync_maildir"] = maildir.as_dict() | {
@@ -757,6 +1009,16 @@ def bench(cfg: Config) -> dict[str, Any]:
             for n, u in enumerate(users)
         }
         del target_snaps
+        last_service = service_initials[-1]
+        service_snaps = _parallel_map(lambda name: snapshot(target, name), service_targets[-1], 3)
+        verify["service"] = {}
+        for n, u in enumerate(users):
+            skipped = _skipped_bodies(u, last_service, n)
+            check = compare(_without(source_snaps[n], skipped), service_snaps[n],
+                            folder_mapping(initials[-1].runs[n].summary, source, target.prefix, target.separator))
+            check["skipped_as_too_large"] = len(skipped)
+            verify["service"][u.user] = check
+        del service_snaps
         if reader and maildirs:
             for name in md_targets[-1]:
                 _give_tree(reader, reader.maildir(name))
@@ -832,12 +1094,21 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             and resync["messages"] == 0 and not resync["failures"],
         },
     ]
+    if "service_resync" in results:
+        service = results["service_resync"]
+        rows.append({
+            "goal": "service: no-change re-sync <= 2 % of the initial",
+            "measured": service["percent_of_initial"],
+            "target": GOAL_RESYNC_PERCENT,
+            "met": service["percent_of_initial"] is not None and service["percent_of_initial"] <= GOAL_RESYNC_PERCENT
+            and service["messages"] == 0 and not service["failures"] and not results["service_imap"]["failures"],
+        })
     for key in ("sync_imap", "resync_imap", "sync_maildir"):
         if key in results:
             rss = results[key]["peak_rss_mb"]
             rows.append({"goal": f"peak RSS <= 150 MB per sync process ({key})", "measured": rss,
                          "target": GOAL_RSS_MB, "met": rss <= GOAL_RSS_MB})
-    for side in ("imap", "maildir"):
+    for side in ("imap", "service", "maildir"):
         if side in verify:
             good = sum(1 for v in verify[side].values() if v["equal"])
             rows.append({"goal": f"copies equal the source ({side} target)", "measured": f"{good}/{len(verify[side])}",
@@ -900,6 +1171,18 @@ def report(results: dict[str, Any]) -> str:
                  f"{r['percent_of_initial']:>7.1f}%{r['peak_rss_mb']:>7.0f} MB{cpu(r, 'engine_cpu_seconds')}{walls(r)}")
     if r.get("engine_percent_of_initial") is not None:
         lines.append(f"    by the engine's own clock (no process start): {r['engine_percent_of_initial']:.1f} % of the initial")
+    if "service_imap" in results:
+        v, w = results["service_imap"], results["service_resync"]
+        lines.append(row("service -> IMAP (threads)", v, f"{v['ratio_to_probe_limit']:.2f}", None, "engine_cpu_seconds")
+                     + f"  = {v['ratio_to_probe_copy']:.2f} x probe COPY, {v['ratio_to_sync_imap']:.2f} x mailshift sync")
+        lines.append(f"{'  re-sync, nothing new':<31}{w['wall_seconds']:>8.2f}{'':>8}{'':>8}"
+                     f"{w['percent_of_initial']:>7.1f}%{'-':>10}{cpu(w, 'engine_cpu_seconds')}{walls(w)}")
+        if w.get("engine_percent_of_initial") is not None:
+            lines.append(f"    by the engine's own clock (sum over users): {w['engine_percent_of_initial']:.1f} % of the initial")
+        if v["messages_skipped"]:
+            lines.append(f"    the service skipped {v['messages_skipped']} message(s) over its fixed "
+                         f"{engine_defaults.MAX_ITEM_BYTES // 2**20} MiB item limit (LargeItemLimit Unlimited); "
+                         "mailshift sync copied them (--max-item-size 50MB)")
     if "sync_maildir" in results:
         m = results["sync_maildir"]
         lines.append(row("mailshift sync -> Maildir", m, f"({m['ratio_to_probe_fetch']:.2f})", m["peak_rss_mb"],
@@ -914,6 +1197,7 @@ def report(results: dict[str, Any]) -> str:
     cpus = machine["cpus"] or 1
     for label, d in (("probe FETCH", p["fetch"]), ("probe MULTIAPPEND", p["append"]), ("probe COPY", p["copy"]),
                      ("sync -> IMAP", results["sync_imap"]), ("re-sync", results["resync_imap"]),
+                     ("service -> IMAP", results.get("service_imap")), ("service re-sync", results.get("service_resync")),
                      ("sync -> Maildir", results.get("sync_maildir"))):
         if d and d.get("other_cpu_seconds") is not None and d["wall_seconds"]:
             share = d["other_cpu_seconds"] / (d["wall_seconds"] * cpus)
@@ -932,7 +1216,12 @@ def report(results: dict[str, Any]) -> str:
     for user, cells in per.items():
         proc = sizes[user]
         lines.append(f"  {user} {proc['messages_copied']:>5} msgs {proc['bytes_copied'] / 1e6:6.1f} MB: " + " | ".join(cells))
-    for key in ("sync_imap", "resync_imap", "sync_maildir"):
+    if "service_imap" in results:
+        lines += ["", "Per user in the service (fastest run) -- initial | re-sync: engine seconds, messages copied, skipped"]
+        for a, b in zip(results["service_imap"]["users"], results["service_resync"]["users"]):
+            lines.append(f"  {a['user']:<20} {a['engine_seconds'] or 0:6.2f}s {a['messages_copied']:>5} msgs "
+                         f"{a['messages_skipped']} skipped | {b['engine_seconds'] or 0:6.3f}s {b['messages_copied']:>5} msgs")
+    for key in ("sync_imap", "resync_imap", "service_imap", "service_resync", "sync_maildir"):
         for failure in results.get(key, {}).get("failures", []):
             lines.append(f"  FAILED ({key}) {failure}")
     lines += ["", "Copies checked against the source (bodies per folder; flags and dates reported apart):"]
@@ -942,7 +1231,9 @@ def report(results: dict[str, Any]) -> str:
         equal = sum(1 for v in per_user.values() if v["equal"])
         exact = sum(1 for v in per_user.values() if v["flags_and_dates_equal"])
         lines.append(f"  {side} target: {equal}/{len(per_user)} mailboxes equal, "
-                     f"{exact}/{len(per_user)} also in flags and internal dates")
+                     f"{exact}/{len(per_user)} also in flags and internal dates"
+                     + (f" (without {sum(v.get('skipped_as_too_large', 0) for v in per_user.values())} message(s) "
+                        "the service skipped as too large)" if side == "service" else ""))
         for user, v in per_user.items():
             for problem in v["problems"] + v["flag_or_date_differences"]:
                 lines.append(f"    {user}: {problem}")
