@@ -295,8 +295,10 @@ class RunspaceShell:
                 if event is None:
                     break
                 self._on_event(event)
-        except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
-            _log.info("PSRP data refused in shell %s: %s", self.shell_id, exc)
+        except ProtocolFailure:
+            raise
+        except Exception as exc:  # psrpcore parses network data: any failure (struct, XML, state) is the client's
+            _log.info("PSRP data refused in shell %s: %r", self.shell_id, exc)
             raise ProtocolFailure(f"The PSRP data could not be processed: {exc}") from exc
         finally:
             self._flush()

@@ -99,7 +99,9 @@ class PowerShellEndpoint:
         except SessionLimitReached as exc:
             raise ShellQuotaExceeded(exc.message) from None
         except XpressError as exc:
-            raise InvalidBody(f"The WS-Management service cannot process the request because {exc.message}") from None
+            raise InvalidBody("The WS-Management service cannot process the request because the compressed data could "
+                              f"not be decoded ({exc.message}). Connect with -SessionOption "
+                              "(New-PSSessionOption -NoCompression).") from None
         except ProtocolFailure as exc:
             raise InvalidBody(f"The WS-Management service cannot process the request: {exc.message}") from None
         except PSRPError as exc:
