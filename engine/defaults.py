@@ -22,6 +22,8 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "IN_FLIGHT_BYTES",
     "LARGE_ITEM_LIMIT",
+    "LATE_COMMIT_GRACE_SECONDS",
+    "LATE_COMMIT_POLL_SECONDS",
     "MAX_ITEM_BYTES",
     "METADATA_BATCH_MESSAGES",
     "RECONNECT_ATTEMPTS",
@@ -55,6 +57,14 @@ APPEND_CHUNK_MESSAGES = 500
 #: bytes; a single larger message is still let through alone, so memory stays bounded by
 #: ``max(IN_FLIGHT_BYTES, largest message)``.
 IN_FLIGHT_BYTES = 24 * 1024 * 1024
+
+#: Longest wait, counted from when an interrupted run had sent an APPEND in full, for that
+#: transaction to show on the target: a server goes on committing a MULTIAPPEND whose client
+#: died after sending it, and copying its messages again before then would duplicate them.
+LATE_COMMIT_GRACE_SECONDS = 30.0
+
+#: Pause between two looks at the target while waiting for such a late commit.
+LATE_COMMIT_POLL_SECONDS = 0.25
 
 #: Messages whose metadata (size, date, flags, identifying headers) is fetched per command.
 METADATA_BATCH_MESSAGES = 1000

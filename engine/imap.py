@@ -516,8 +516,13 @@ class ImapSession:
                 out.update((uid, row.get(b"FLAGS", ())) for uid, row in data.items())
         return out
 
-    def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[int | None]:
+    def append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> list[int | None]:
         """Append messages in one transaction (MULTIAPPEND when offered, else one by one).
+
+        ``on_sent`` is called right before the bytes that complete the command are written:
+        from then on the server may commit the messages even if this process dies.
 
         Returns:
             The target UIDs in order (from APPENDUID), or None entries when the server has no
@@ -528,19 +533,21 @@ class ImapSession:
         """
         if len(messages) > 1 and "MULTIAPPEND" not in self.capabilities:
             out: list[int | None] = []
-            for message in messages:
-                out.extend(self.append(folder, [message]))
+            for number, message in enumerate(messages):
+                out.extend(self.append(folder, [message], on_sent=on_sent if number == 0 else None))
             return out
         try:
             with _translated(f"APPEND to {folder!r}"):
-                typ, text = self._send_append(folder, messages)
+                typ, text = self._send_append(folder, messages, on_sent)
         except CommandRefused as exc:  # BAD: the server could not take this message as sent
             raise _append_refusal(folder, str(exc)) from exc
         if typ != "OK":
             raise _append_refusal(folder, text)
         return _appenduids(text, len(messages))
 
-    def _send_append(self, folder: str, messages: Sequence[OutgoingMessage]) -> tuple[str, str]:
+    def _send_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None = None
+    ) -> tuple[str, str]:
         """Send one APPEND (MULTIAPPEND when several) without copying the bodies.
 
         imapclient joins each literal with its announcement before sending, which costs two
@@ -581,6 +588,8 @@ class ImapSession:
                     imap.send(b"".join(pending))
                     pending, size = [], 0
         pending.append(b"\r\n")
+        if on_sent is not None:
+            on_sent()
         imap.send(b"".join(pending))
         typ, data = imap._command_complete("APPEND", tag)
         return _text(typ).upper(), _text(data)

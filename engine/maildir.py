@@ -10,7 +10,7 @@ date is the file's modification time. Each message is written to ``tmp/`` and re
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from imapclient import imap_utf7
@@ -140,7 +140,10 @@ class MaildirTarget:
         self._folder(name)
         return None
 
-    def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+    def append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> list[str | None]:
+        # Files are written here and now: nothing can land after this process dies.
         target = self._folder(folder)
         refs: list[str | None] = []
         for message in messages:

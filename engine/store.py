@@ -20,7 +20,7 @@ from engine.errors import StateError
 __all__ = ["SCHEMA_VERSION", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
 
 #: The schema this code writes; databases at a lower version are upgraded step by step.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _UPGRADES: dict[int, str] = {
     1: """
@@ -140,6 +140,11 @@ _UPGRADES: dict[int, str] = {
         value TEXT NOT NULL
     );
     """,
+    # When the last bytes of a pending message's APPEND went out: a server may still commit such
+    # a transaction after the client died, so the next run waits for it before copying again.
+    3: """
+    ALTER TABLE pending ADD COLUMN sent REAL;
+    """,
 }
 
 
@@ -174,6 +179,8 @@ class Pending:
     target: str
     fingerprint: str
     flags: frozenset[str]
+    #: When the whole APPEND command had been sent (epoch seconds), or None if it never was.
+    sent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -331,16 +338,24 @@ class Store:
                 ],
             )
 
+    def mark_sent(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int], when: float) -> None:
+        """Note that the APPEND carrying these pending messages is about to be sent in full."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE pending SET sent=? WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+                [(when, mailbox, source, uidvalidity, uid) for uid in uids],
+            )
+
     def pending(self, mailbox: int, source: str) -> dict[int, list[Pending]]:
         """Messages left in the uncertain window by an interrupted run, by UIDVALIDITY."""
         out: dict[int, list[Pending]] = {}
         rows = self._db.execute(
-            "SELECT uidvalidity, uid, key, target, fingerprint, flags FROM pending "
+            "SELECT uidvalidity, uid, key, target, fingerprint, flags, sent FROM pending "
             "WHERE mailbox_id=? AND source=? ORDER BY uid",
             (mailbox, source),
         )
         for r in rows:
-            out.setdefault(r[0], []).append(Pending(r[1], r[2], r[3], r[4], _flags(r[5])))
+            out.setdefault(r[0], []).append(Pending(r[1], r[2], r[3], r[4], _flags(r[5]), r[6]))
         return out
 
     def commit(

@@ -505,8 +505,7 @@ class MailboxSync:
                 by_target[item.target].append(item)
             mapped: list[Mapped] = []
             for target, group in by_target.items():
-                after = self.store.highest_target_ref(self._mailbox, target)
-                found = tgt.resolve(target, group, after)
+                found = self._resolve_waiting(tgt, target, group)
                 mapped += [
                     Mapped(p.uid, p.target, found[p.key], p.fingerprint, p.flags) for p in group if p.key in found
                 ]
@@ -518,6 +517,28 @@ class MailboxSync:
                 self._mailbox, plan.source, uidvalidity, mapped=mapped, resolved_pending=[p.uid for p in items]
             )
         tgt.open_folder(plan.target)
+
+    def _resolve_waiting(self, tgt: Target, target: str, group: list[Pending]) -> dict[str, str | None]:
+        """Find pending messages on the target, waiting for an APPEND the server may still commit.
+
+        A run killed after sending a whole MULTIAPPEND leaves a server session that goes on
+        saving those messages; looking too early would copy them a second time. Messages whose
+        APPEND was sent in full are looked for again until they show or
+        ``LATE_COMMIT_GRACE_SECONDS`` have passed since it was sent (the server refused them).
+        """
+        after = self.store.highest_target_ref(self._mailbox, target)
+        found = tgt.resolve(target, group, after)
+        while True:
+            waiting = [p for p in group if p.key not in found and p.sent is not None]
+            if not waiting:
+                return found
+            deadline = max(p.sent or 0.0 for p in waiting) + defaults.LATE_COMMIT_GRACE_SECONDS
+            if time.time() >= deadline:
+                return found
+            log.info("folder %r: waiting for %d messages an interrupted run sent to show on the target",
+                     target, len(waiting))
+            self._pause(min(defaults.LATE_COMMIT_POLL_SECONDS, max(deadline - time.time(), 0.0)))
+            found = tgt.resolve(target, group, after)  # the whole group again: one target message each
 
     def _carry_changes(
         self,
@@ -752,7 +773,12 @@ class MailboxSync:
         pairs: list[tuple[OutgoingMessage, str | None]] = []
         try:
             if outgoing:
-                pairs = list(zip(outgoing, tgt.append(plan.target, outgoing)))
+                sent_uids = [metas[o.key].uid for o in outgoing]
+
+                def sent() -> None:
+                    self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sent_uids, time.time())
+
+                pairs = list(zip(outgoing, tgt.append(plan.target, outgoing, on_sent=sent)))
         except ItemRejected as exc:
             # A refused MULTIAPPEND stores nothing (RFC 3502): find the culprits one by one.
             rejected: list[tuple[OutgoingMessage, ItemRejected]] = []

@@ -8,7 +8,7 @@ messages in flight actually arrived (:meth:`Target.resolve`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.folders import Namespace, RemoteFolder
@@ -36,8 +36,13 @@ class Target(Protocol):
     def open_folder(self, name: str) -> frozenset[str] | None:
         """Make ``name`` the current folder; return the keywords it stores (None: any)."""
 
-    def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+    def append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> list[str | None]:
         """Append messages in one transaction; return a reference for each (None if unknown).
+
+        ``on_sent`` is called just before the last bytes of the transaction go out, i.e. once a
+        crash could leave a transaction that the server still commits.
 
         Raises:
             engine.errors.ItemRejected: The target refused the messages.
@@ -90,12 +95,14 @@ class ImapTarget:
             self.session.select(folder, readonly=False)
             self._folder = folder
 
-    def append(self, folder: str, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+    def append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> list[str | None]:
         uidnext = None
         if "UIDPLUS" not in self.session.capabilities:
             uidnext = self.session.select(folder, readonly=False).uidnext
             self._folder = folder
-        uids = self.session.append(folder, messages)
+        uids = self.session.append(folder, messages, on_sent=on_sent)
         if all(u is not None for u in uids):
             return [str(u) for u in uids]
         # No APPENDUID: find the new messages by fingerprint among those appended just now.

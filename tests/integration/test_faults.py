@@ -9,12 +9,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engine.imap import ImapEndpoint, Security
+from engine.imap import ImapEndpoint, OutgoingMessage, Security
+from engine.store import Store
+from engine.sync import MailboxSync
+from engine.targets import Target
 from tests.conftest import NewProxy, NewUser
 from tests.integration.test_sync import content, give_tree, imap_target, run
 from tests.servers.dovecot import DovecotServer
@@ -175,3 +181,76 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses(
         got = snapshot(dovecot_dot, reader)
     assert content(got) == content(snapshot(dovecot_slash, user)), seed
     assert sum(len(m) for m in got.values()) == total
+
+
+class _Died(BaseException):
+    """Stands for the sync process dying (nothing of the engine catches it)."""
+
+
+class _DyingTarget:
+    """An IMAP target whose process dies right after sending a whole APPEND; with ``late``, the
+    server commits that APPEND a moment later, as a real server does for a client that is gone."""
+
+    def __init__(self, inner: Target, factory: Callable[[], Target], late: bool) -> None:
+        self._inner, self._factory, self._late = inner, factory, late
+        self.committer: threading.Thread | None = None
+
+    def append(self, folder: str, messages: Sequence[OutgoingMessage],
+               on_sent: Callable[[], None] | None = None) -> list[str | None]:
+        if self._late:
+            assert on_sent is not None
+            on_sent()
+
+            def commit_later() -> None:
+                time.sleep(1.5)
+                other = self._factory()
+                try:
+                    other.append(folder, messages)
+                finally:
+                    other.close()
+
+            self.committer = threading.Thread(target=commit_later)
+            self.committer.start()
+        raise _Died()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("late", [True, False], ids=["sent-then-died", "died-before-sending"])
+def test_an_append_committed_after_its_client_died_is_not_copied_twice(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path, late: bool
+) -> None:
+    user, password = new_user(dovecot_slash)
+    fill(dovecot_slash, user, {"INBOX": 30})
+    target_user, _ = new_user(dovecot_dot)
+    source = ImapEndpoint(host=dovecot_slash.host, port=dovecot_slash.port, security=Security.NONE, user=user,
+                          password=password)
+    real = imap_target(dovecot_dot, target_user)
+    dying: list[_DyingTarget] = []
+
+    def first_target() -> Target:
+        dying.append(_DyingTarget(real(), real, late))
+        return dying[-1]
+
+    store = Store(tmp_path / "state.db")
+    try:
+        with pytest.raises(_Died):
+            MailboxSync(source, first_target, store, "k").run()
+        started = time.monotonic()
+        report = MailboxSync(source, real, store, "k").run()
+        waited = time.monotonic() - started
+    finally:
+        store.close()
+        for target in dying:
+            if target.committer is not None:
+                target.committer.join()
+    assert report.outcome.value == "Synced"
+    got = content(snapshot(dovecot_dot, target_user))
+    assert got == content(snapshot(dovecot_slash, user)) and len(got["INBOX"]) == 30
+    if late:
+        # The second run waited for the dead run's transaction and found its 30 messages there.
+        assert report.progress["messages_copied"] == 0 and waited >= 1.0
+    else:
+        # Nothing was sent in full: no waiting, the chunk is simply copied.
+        assert report.progress["messages_copied"] == 30 and waited < 1.0
