@@ -593,3 +593,59 @@ def test_flag_changes_are_found_with_condstore_changedsince(
     third = run(source, target, tmp_path / "s.db")
     assert third.progress["flags_updated"] == 0
     assert asked == []  # HIGHESTMODSEQ unchanged: no flag FETCH at all
+
+
+class _Watched(ImapTarget):
+    """A real IMAP target that notes each APPEND command (messages per command, start and end)
+    and is slow to append, so that the fetching side can be seen working meanwhile."""
+
+    def __init__(self, endpoint: ImapEndpoint, log: list[tuple[str, float, int]]) -> None:
+        super().__init__(endpoint)
+        self._log = log
+        send = self.session._send_append
+
+        def watched(folder: str, messages: Sequence[Any], on_sent: Any = None) -> tuple[str, str]:
+            log.append(("append-start", time.monotonic(), len(messages)))
+            time.sleep(0.3)
+            try:
+                return send(folder, messages, on_sent)
+            finally:
+                log.append(("append-end", time.monotonic(), len(messages)))
+
+        self.session._send_append = watched  # type: ignore[method-assign]
+
+
+def test_chunks_go_out_as_multiappends_while_the_next_chunk_is_fetched(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    fill(dovecot_slash, user, {"INBOX": 150})
+    target_user, _ = new_user(dovecot_dot)
+    events: list[tuple[str, float, int]] = []
+    endpoint = master_endpoint(dovecot_dot, target_user)
+    original = ImapSession.fetch_bodies
+
+    def fetch_bodies(session: ImapSession, uids: Sequence[int]) -> dict[int, bytes]:
+        events.append(("fetch-start", time.monotonic(), len(uids)))
+        return original(session, uids)
+
+    ImapSession.fetch_bodies = fetch_bodies  # type: ignore[method-assign]
+    try:
+        report = run(source_endpoint(dovecot_slash, user, password), lambda: _Watched(endpoint, events),
+                     tmp_path / "state.db", chunk_messages=50)
+    finally:
+        ImapSession.fetch_bodies = original  # type: ignore[method-assign]
+    assert report.outcome is Outcome.SYNCED and report.progress["messages_copied"] == 150
+    appends = [e for e in events if e[0] == "append-start"]
+    assert [n for _, _, n in appends] == [50, 50, 50]  # three MULTIAPPEND commands, not 150 APPENDs
+    probe = ImapSession(endpoint)
+    try:
+        assert "MULTIAPPEND" in probe.capabilities
+    finally:
+        probe.close()
+    fetches = [t for kind, t, _ in events if kind == "fetch-start"]
+    first_append_end = next(t for kind, t, _ in events if kind == "append-end")
+    # The second chunk's bodies were being fetched while the first chunk was still being appended.
+    assert len(fetches) == 3 and fetches[1] < first_append_end
+    assert content(snapshot(dovecot_dot, f"{target_user}*{dovecot_dot.master_user}",
+                            dovecot_dot.master_password)) == content(snapshot(dovecot_slash, user))
