@@ -149,8 +149,8 @@ def parameter_elements(parameters: Sequence[tuple[str | None, Any]]) -> list[Any
 def error_record(error: ShimError, command: str | None = None) -> pst.ErrorRecord:
     """The ErrorRecord a PowerShell client gets for a shim error: message, category, target and FullyQualifiedErrorId."""
     exception = pst.NETException(Message=error.message)
-    exception.PSObject.type_names = [*_EXCEPTION_TYPES.get(error.error_id, _DEFAULT_EXCEPTION_TYPES),
-                                     "System.Exception", _SYSTEM_OBJECT]
+    names = [*_EXCEPTION_TYPES.get(error.error_id, _DEFAULT_EXCEPTION_TYPES), "System.Exception", _SYSTEM_OBJECT]
+    exception.PSObject.type_names = list(dict.fromkeys(names))  # Exchange's chains end in System.Exception already
     try:
         category = pst.ErrorCategory[error.category]
     except KeyError:
