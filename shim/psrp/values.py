@@ -18,7 +18,7 @@ from typing import Any
 
 from psrpcore import types as pst
 
-from shim.errors import ShimError
+from shim.errors import BindingError, ShimError
 from shim.host import ParameterToken
 from shim.psobject import PSObject
 
@@ -149,7 +149,10 @@ def parameter_elements(parameters: Sequence[tuple[str | None, Any]]) -> list[Any
 def error_record(error: ShimError, command: str | None = None) -> pst.ErrorRecord:
     """The ErrorRecord a PowerShell client gets for a shim error: message, category, target and FullyQualifiedErrorId."""
     exception = pst.NETException(Message=error.message)
-    names = [*_EXCEPTION_TYPES.get(error.error_id, _DEFAULT_EXCEPTION_TYPES), "System.Exception", _SYSTEM_OBJECT]
+    chain = _EXCEPTION_TYPES.get(error.error_id)
+    if chain is None:  # every binding refusal is a ParameterBindingException, whatever its error id
+        chain = _EXCEPTION_TYPES["ParameterBindingException"] if isinstance(error, BindingError) else _DEFAULT_EXCEPTION_TYPES
+    names = [*chain, "System.Exception", _SYSTEM_OBJECT]
     exception.PSObject.type_names = list(dict.fromkeys(names))  # Exchange's chains end in System.Exception already
     try:
         category = pst.ErrorCategory[error.category]
