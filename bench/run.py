@@ -24,6 +24,9 @@ Steps (see ``bench/README.md`` for what each figure means):
       incremental sync (``Set-MigrationBatch -SyncNow``);
    e. the same initial sync into Maildir trees (``--target-maildir``).
 
+   No copy is deleted before a later timed phase (ext4 without a journal makes new files slow
+   for a minute after mass deletions; see ``INODE_REUSE_PAUSE_SECONDS``).
+
 4. Check the last run's copies: every source user's snapshot (body hashes per folder, through
    the folder mapping each sync reported) equals its target's, on every target (the service's
    copies without the items it skipped as too large).
@@ -544,7 +547,8 @@ def run_service(cfg: Config, instance: Path, source: DovecotServer, target: Dove
         initial = ServicePhase("service_imap", cfg.parallel, wall, _service_users(service, batch, names),
                                cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], meter.read(), view.status)
         say(f"{tag}service -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
-            f"{initial.mb_per_second:.1f} MB/s, {initial.messages} messages, batch {view.status}")
+            f"{initial.mb_per_second:.1f} MB/s, {initial.messages} messages, batch {view.status}, "
+            f"target CPU {initial.cpu['target_dovecot_cpu_seconds']:.1f}s")
 
         # -- no-change incremental sync: Set-MigrationBatch -SyncNow until every user synced again
         last_batch = view.last_synced_date_time
@@ -728,6 +732,43 @@ def _settle() -> None:
     time.sleep(0.5)
 
 
+#: ext4 without a journal (this machine's root file system; common on VMs) does not hand out an
+#: inode again for 60 s after its deletion (360 s while its inode-table block is still dirty): every
+#: new file then scans past each such inode (``find_inode_bit``/``recently_deleted``), which costs
+#: Dovecot ~40 us per message file after a quiet minute and up to ~400 us after 12,000 deletions.
+#: Deleting a phase's copies right before the next timed phase therefore made whichever phase came
+#: next pay for it (the target Dovecot's CPU for the same 12,000 appends ranged 3.5-9.7 s). The
+#: copies are kept until the end when the disk has room; otherwise they are deleted between
+#: repetitions, and the next repetition waits this long before it writes.
+INODE_REUSE_PAUSE_SECONDS = 65.0
+
+#: Disk space per repetition, in corpus sizes: probe MULTIAPPEND, probe COPY, sync -> IMAP,
+#: service -> IMAP, sync -> Maildir; plus a fifth for Dovecot's indexes and Maildir overhead.
+_COPIES_PER_REPETITION = 5 * 1.2
+
+
+def _keep_copies(cfg: Config, corpus_bytes: int, where: Path) -> bool:
+    """Whether every repetition's copies fit on the disk until the end of the run (2 GB to spare)."""
+    copies = 4 + cfg.maildir
+    need = cfg.repeat * copies / 5 * _COPIES_PER_REPETITION * corpus_bytes + 2e9
+    return shutil.disk_usage(where).free >= need
+
+
+def _journal_less_ext4(path: Path) -> bool | None:
+    """True when ``path`` is on ext4 without a journal, False on ext4 with one, None otherwise."""
+    try:
+        dev = os.stat(path).st_dev
+        name = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}").resolve().name
+        return Path(f"/sys/fs/ext4/{name}/journal_task").read_text().strip() == "<none>"
+    except OSError:
+        return None
+
+
+def _delete_trees(trees: Sequence[Path]) -> None:
+    for tree in trees:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
 def _engine_percent(resync: SyncPhase, initial: SyncPhase) -> float | None:
     """The re-sync's share of the initial sync by the engine's own clock (``seconds`` in each
     process's JSON summary), summed over the processes: the time without process start."""
@@ -743,6 +784,11 @@ def _best(phases: Sequence[Any]) -> Any:
 
 def _walls(phases: Sequence[Any]) -> list[float]:
     return [round(phase.wall_seconds, 3) for phase in phases]
+
+
+def _target_cpus(phases: Sequence[Any]) -> list[float | None]:
+    """The target Dovecot's CPU seconds in each repetition of a phase."""
+    return [phase.cpu.get("target_dovecot_cpu_seconds") for phase in phases]
 
 
 def bench(cfg: Config) -> dict[str, Any]:
@@ -812,6 +858,13 @@ def bench(cfg: Config) -> dict[str, Any]:
         workers.run("index", probe.fetch_user, fetch_jobs)
         results["corpus"]["seconds_to_index"] = round(time.monotonic() - t0, 1)
         say(f"source indexed (untimed first read) in {time.monotonic() - t0:.1f}s")
+        keep = _keep_copies(cfg, total_bytes, target.root)
+        results["config"]["copies_kept_until_end"] = keep
+        results["machine"]["tmp_ext4_without_journal"] = _journal_less_ext4(target.root)
+        if not keep:
+            say(f"not enough disk space to keep every repetition's copies: they are deleted between repetitions, "
+                f"each followed by a {INODE_REUSE_PAUSE_SECONDS:.0f}s pause (see INODE_REUSE_PAUSE_SECONDS)")
+        deleted_at: float | None = None
 
         servers = {"source": source, "target": target}
         fetches: list[probe.PhaseResult] = []
@@ -827,6 +880,14 @@ def bench(cfg: Config) -> dict[str, Any]:
         md_targets: list[list[str]] = []
         for rep in range(cfg.repeat):
             tag = f"[{rep + 1}/{cfg.repeat}] "
+            # Copies of this repetition that no later step reads (all but the last repetition's
+            # sync targets); deleted at the end of the run, or of the repetition (see above).
+            trash: list[Path] = []
+            if deleted_at is not None:
+                pause = deleted_at + INODE_REUSE_PAUSE_SECONDS - time.monotonic()
+                if pause > 0:
+                    say(f"{tag}waiting {pause:.0f}s for the inodes deleted after the last repetition to be reusable")
+                    time.sleep(pause)
             # -- probe ------------------------------------------------------------------------
             _settle()
             meter = CpuMeter(servers)
@@ -856,9 +917,8 @@ def bench(cfg: Config) -> dict[str, Any]:
             appended.cpu = meter.read()
             appends.append(appended)
             say(f"{tag}probe MULTIAPPEND: {appended.wall_seconds:.2f}s, {appended.messages_per_second:.0f} msg/s, "
-                f"{appended.mb_per_second:.1f} MB/s")
-            for name in scratch:  # the scratch copies are not needed any more
-                shutil.rmtree(target.maildir(name), ignore_errors=True)
+                f"{appended.mb_per_second:.1f} MB/s, target CPU {appended.cpu['target_dovecot_cpu_seconds']:.1f}s")
+            trash += [target.home(name) for name in scratch]  # not needed any more
             scratch = [target.add_user(f"r{rep}c{n:02d}", u.password) for n, u in enumerate(users)]
             copy_jobs = [
                 probe.CopyJob(
@@ -877,9 +937,8 @@ def bench(cfg: Config) -> dict[str, Any]:
                 raise RuntimeError(f"the COPY probe moved {copied.messages} messages / {copied.bytes} bytes, "
                                    f"the corpus has {total_messages} / {total_bytes}")
             say(f"{tag}probe COPY: {copied.wall_seconds:.2f}s, {copied.messages_per_second:.0f} msg/s, "
-                f"{copied.mb_per_second:.1f} MB/s")
-            for name in scratch:
-                shutil.rmtree(target.maildir(name), ignore_errors=True)
+                f"{copied.mb_per_second:.1f} MB/s, target CPU {copied.cpu['target_dovecot_cpu_seconds']:.1f}s")
+            trash += [target.home(name) for name in scratch]
 
             # -- sync into IMAP, then a no-change re-sync -----------------------------------------
             names = [target.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
@@ -897,15 +956,13 @@ def bench(cfg: Config) -> dict[str, Any]:
             initial = syncs.run("sync_imap", jobs, cfg.parallel, CpuMeter(servers))
             initials.append(initial)
             say(f"{tag}sync -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
-                f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB")
+                f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB, "
+                f"target CPU {initial.cpu['target_dovecot_cpu_seconds']:.1f}s")
             _settle()
             resync = syncs.run("resync_imap", jobs, cfg.parallel, CpuMeter(servers))
             resyncs.append(resync)
             say(f"{tag}no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
-            if imap_targets:  # keep only the last repetition's copies (for the check)
-                for name in imap_targets[-1]:
-                    shutil.rmtree(target.maildir(name), ignore_errors=True)
-            imap_targets.append(names)
+            imap_targets.append(names)  # the last repetition's copies are checked
 
             # -- the migration service: initial sync, then a no-change incremental sync ----------
             names = [target.add_user(f"r{rep}s{n:02d}@bench.test", u.password) for n, u in enumerate(users)]
@@ -913,9 +970,6 @@ def bench(cfg: Config) -> dict[str, Any]:
             service_initial, service_resync = run_service(cfg, instance, source, target, users, names, servers, tag)
             service_initials.append(service_initial)
             service_resyncs.append(service_resync)
-            if service_targets:
-                for name in service_targets[-1]:
-                    shutil.rmtree(target.maildir(name), ignore_errors=True)
             service_targets.append(names)
 
             # -- sync into Maildir ----------------------------------------------------------------
@@ -935,18 +989,26 @@ def bench(cfg: Config) -> dict[str, Any]:
                 maildirs.append(maildir)
                 say(f"{tag}sync -> Maildir: {maildir.wall_seconds:.2f}s, {maildir.messages_per_second:.0f} msg/s, "
                     f"{maildir.mb_per_second:.1f} MB/s, peak RSS {maildir.peak_rss_mb:.0f} MB")
-                if md_targets:
-                    for name in md_targets[-1]:
-                        shutil.rmtree(reader.maildir(name), ignore_errors=True)
                 md_targets.append(names)
+
+            if rep < cfg.repeat - 1:
+                trash += [target.home(name) for name in imap_targets[-1] + service_targets[-1]]
+                if reader:
+                    trash += [reader.home(name) for name in md_targets[-1]]
+                if not keep:
+                    _delete_trees(trash)
+                    _settle()
+                    deleted_at = time.monotonic()
 
         # -- the figures: best of the repetitions ---------------------------------------------
         fetched, appended = _best(fetches), _best(appends)
         limit = fetched if fetched.messages_per_second <= appended.messages_per_second else appended
         results["probe"] = {
             "fetch": fetched.as_dict() | {"wall_seconds_all": _walls(fetches)},
-            "append": appended.as_dict() | {"wall_seconds_all": _walls(appends)},
-            "copy": _best(copies).as_dict() | {"wall_seconds_all": _walls(copies)},
+            "append": appended.as_dict() | {"wall_seconds_all": _walls(appends),
+                                            "target_dovecot_cpu_seconds_all": _target_cpus(appends)},
+            "copy": _best(copies).as_dict() | {"wall_seconds_all": _walls(copies),
+                                               "target_dovecot_cpu_seconds_all": _target_cpus(copies)},
             "limit": {
                 "bound_by": "fetch" if limit is fetched else "append",
                 "messages_per_second": round(limit.messages_per_second, 1),
@@ -957,6 +1019,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         initial, resync = _best(initials), _best(resyncs)
         results["sync_imap"] = initial.as_dict() | {
             "wall_seconds_all": _walls(initials),
+            "target_dovecot_cpu_seconds_all": _target_cpus(initials),
             "ratio_to_probe_limit": _ratio(initial.messages_per_second, limit.messages_per_second),
             "ratio_to_probe_limit_mb": _ratio(initial.mb_per_second, limit.mb_per_second),
             "ratio_to_probe_copy": _ratio(initial.messages_per_second, _best(copies).messages_per_second),
@@ -974,6 +1037,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         service_initial, service_resync = _best(service_initials), _best(service_resyncs)
         results["service_imap"] = service_initial.as_dict() | {
             "wall_seconds_all": _walls(service_initials),
+            "target_dovecot_cpu_seconds_all": _target_cpus(service_initials),
             "ratio_to_probe_limit": _ratio(service_initial.messages_per_second, limit.messages_per_second),
             "ratio_to_probe_copy": _ratio(service_initial.messages_per_second, _best(copies).messages_per_second),
             "ratio_to_sync_imap": _ratio(service_initial.messages_per_second, initial.messages_per_second),
