@@ -21,10 +21,10 @@ from enum import StrEnum
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.datetime_util import datetime_to_INTERNALDATE
+from imapclient.datetime_util import datetime_to_INTERNALDATE, parse_to_datetime
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imap_utf7 import decode as decode_utf7
-from imapclient.response_parser import parse_response
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from engine import defaults
 from engine.errors import (
@@ -459,33 +459,31 @@ class ImapSession:
         return sorted(u for u in found if u > uid)
 
     def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
-        """Size, date, flags and identifying headers of ``uids`` (missing ones are omitted)."""
+        """Size, date, flags and identifying headers of ``uids`` (missing ones are omitted).
+
+        The answer is read by :func:`_fast_meta` when it has the usual shape (one FETCH line per
+        message with the items in the order asked, as Dovecot answers), otherwise by
+        imapclient's general parser; both give the same values.
+        """
         if not uids:
             return []
         section = f"BODY.PEEK[HEADER.FIELDS ({' '.join(IDENTITY_HEADERS)})]"
         items = ["RFC822.SIZE", "INTERNALDATE", "FLAGS", section]
         if "CONDSTORE" in self.capabilities:
             items.append("MODSEQ")
+        wanted = set(uids)
         with _translated("FETCH metadata"):
-            data = self.client.fetch(list(uids), items)
-        out = []
-        for uid in sorted(data):
-            row = data[uid]
-            headers = next((v for k, v in row.items() if k.startswith(b"BODY[HEADER")), b"")
-            if b"RFC822.SIZE" not in row or b"INTERNALDATE" not in row:
-                continue
-            modseq = row.get(b"MODSEQ")
-            out.append(
-                meta_from_fetch(
-                    uid,
-                    int(row[b"RFC822.SIZE"]),
-                    row[b"INTERNALDATE"],
-                    row.get(b"FLAGS", ()),
-                    headers or b"",
-                    int(modseq[0]) if modseq else None,
-                )
-            )
-        return out
+            imap = self.client._imap
+            tag = imap._command("UID", "FETCH", _uid_set(sorted(wanted)), "(" + " ".join(items) + ")")
+            typ, data = imap._command_complete("FETCH", tag)
+            if typ != "OK":
+                raise IMAPClientError(f"fetch failed: {_text(data)}")
+            typ, data = imap._untagged_response(typ, data, "FETCH")
+            rows = _fast_meta(data)
+            if rows is None:
+                rows = _parsed_meta(parse_fetch_response(data, False, True))
+        by_uid = {row[0]: row for row in rows if row[0] in wanted}  # unsolicited answers dropped
+        return [meta_from_fetch(*by_uid[uid]) for uid in sorted(by_uid)]
 
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
         """Full bodies of ``uids``; a UID the server does not deliver is absent from the result."""
@@ -682,6 +680,75 @@ def probe_server(host: str, port: int, security: Security, *, accept_untrusted_c
                 client.logout()
             except (OSError, IMAPClientError, imaplib.IMAP4.error):
                 pass
+
+
+#: One message's answer to the metadata FETCH as Dovecot sends it: ``UID``, ``RFC822.SIZE``,
+#: ``INTERNALDATE``, ``FLAGS``, optionally ``MODSEQ``, and the header section as a literal.
+_META_LINE = re.compile(
+    rb'\d+ \(UID (\d+) RFC822\.SIZE (\d+) INTERNALDATE "([^"\\]*)" FLAGS \(([^"(){}\[\]]*)\)'
+    rb"(?: MODSEQ \((\d+)\))? BODY\[HEADER\.FIELDS \([A-Z0-9 -]*\)\] \{(\d+)\}",
+    re.IGNORECASE,
+)
+
+_MetaRow = tuple[int, int, datetime, tuple[bytes, ...], bytes, "int | None"]
+
+
+def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:
+    """The metadata FETCH answer read with one pattern per message, or None when any part of it
+    has another shape (items in another order, a header section sent as a quoted string, an
+    unsolicited FETCH): the caller then uses imapclient's general parser for all of it.
+
+    Yields exactly what the general parser gives: the same integers, the INTERNALDATE parsed by
+    the same imapclient function, the flags as the atoms between the parentheses, and the
+    literal's bytes.
+    """
+    rows: list[_MetaRow] = []
+    position, count = 0, len(data)
+    while position < count:
+        item = data[position]
+        if not (isinstance(item, tuple) and len(item) == 2 and position + 1 < count and data[position + 1] == b")"):
+            return None
+        head, literal = item
+        match = _META_LINE.fullmatch(head) if isinstance(head, bytes) and isinstance(literal, bytes) else None
+        if match is None or int(match.group(6)) != len(literal):
+            return None
+        try:
+            date = parse_to_datetime(match.group(3), normalise=False)
+        except ValueError:
+            return None
+        modseq = match.group(5)
+        rows.append((int(match.group(1)), int(match.group(2)), date, tuple(match.group(4).split()), literal,
+                     int(modseq) if modseq is not None else None))
+        position += 2
+    return rows
+
+
+def _parsed_meta(parsed: dict[int, dict[bytes, Any]]) -> list[_MetaRow]:
+    """The metadata rows from imapclient's parse of a FETCH answer (messages lacking a size or
+    date are left out)."""
+    rows: list[_MetaRow] = []
+    for uid, row in parsed.items():
+        if b"RFC822.SIZE" not in row or b"INTERNALDATE" not in row:
+            continue
+        headers = next((v for k, v in row.items() if k.startswith(b"BODY[HEADER")), b"")
+        modseq = row.get(b"MODSEQ")
+        rows.append((uid, int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"], row.get(b"FLAGS", ()), headers or b"",
+                     int(modseq[0]) if modseq else None))
+    return rows
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    """A compact UID set (``1:5,9``) of ascending UIDs."""
+    parts: list[str] = []
+    start = previous = uids[0]
+    for uid in uids[1:]:
+        if uid == previous + 1:
+            previous = uid
+            continue
+        parts.append(f"{start}:{previous}" if previous != start else str(start))
+        start = previous = uid
+    parts.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(parts)
 
 
 #: Bodies at least this large are written to the socket on their own; smaller ones are gathered

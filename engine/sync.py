@@ -12,6 +12,9 @@ How a folder is copied:
 4. New messages (UID above the high-water mark, not yet recorded) are fetched in chunks bounded
    by bytes by one thread while another appends the previous chunk (MULTIAPPEND where offered),
    recording pending rows before each APPEND and the outcome after it, in one transaction.
+   Once the fetching thread has fetched the last chunk of a folder, it opens the next folder on
+   the source and fetches that folder's first chunk while the last ones are still appended, so
+   the appending thread does not wait at every folder start (see :class:`_Lookahead`).
 
 Transient failures (a dropped connection, throttling) close both connections and restart the
 folder from the recorded state after a bounded pause.
@@ -20,6 +23,7 @@ folder from the recorded state after a bounded pause.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import queue
 import threading
@@ -166,27 +170,62 @@ class _Chunk:
 
 
 class _ByteBudget:
-    """Bounds the bytes of bodies held between fetching and appending."""
+    """Bounds the bytes of bodies held between fetching and appending.
+
+    One budget covers a folder's chunks and the next folder's first chunk fetched ahead, so
+    memory stays bounded by ``max(limit, largest message)`` across folder boundaries too.
+    """
 
     def __init__(self, limit: int, stop: threading.Event) -> None:
         self._limit = limit
         self._used = 0
         self._cond = threading.Condition()
-        self._stop = stop
+        #: Ends a wait; each folder's copy sets its own event here.
+        self.stop = stop
 
     def acquire(self, n: int) -> bool:
         with self._cond:
             while self._used and self._used + n > self._limit:
-                if self._stop.is_set():
+                if self.stop.is_set():
                     return False
                 self._cond.wait(0.2)
             self._used += n
-            return not self._stop.is_set()
+            return not self.stop.is_set()
 
     def release(self, n: int) -> None:
         with self._cond:
             self._used -= n
             self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class _Lookahead:
+    """The next folder as the state database describes it, for fetching its first chunk ahead.
+
+    Read by the thread that owns the store before the current folder's copy starts; the
+    folder's rows do not change meanwhile (only the current folder's are written), and the
+    folder's own start checks them again before using what was fetched.
+    """
+
+    plan: FolderPlan
+    #: The recorded UIDVALIDITY, or None for a folder never copied (no rows at all).
+    uidvalidity: int | None
+    highest: int
+    done: frozenset[int]
+
+
+@dataclass
+class _Prefetched:
+    """What the fetching thread prepared for the next folder: its SELECT, the UIDs to copy,
+    the first chunk (bodies included, held in ``budget``) and the rest still to fetch."""
+
+    ahead: _Lookahead
+    status: FolderStatus
+    uids: list[int]
+    budget: _ByteBudget
+    limit: int
+    first: list[_Chunk]
+    rest: Iterator[_Chunk]
 
 
 def _windows(uids: list[int], first: int, rest: int) -> Iterator[list[int]]:
@@ -241,7 +280,9 @@ class MailboxSync:
         self._tgt: Target | None = None
         self._mailbox = 0
         self._plan: MailboxPlan | None = None
-        self._source_uidvalidity = 0
+        #: The UIDVALIDITY each folder had when opened, checked after a reconnection.
+        self._uidvalidity: dict[str, int] = {}
+        self._prefetched: _Prefetched | None = None
         self._listed: dict[str, dict[bytes, int]] = {}
 
     # -- connections ----------------------------------------------------------------------
@@ -282,6 +323,7 @@ class MailboxSync:
         return self._source(), self._target()
 
     def _reset(self) -> None:
+        self._prefetched = None
         for closer in (self._src, self._tgt):
             if closer is not None:
                 try:
@@ -458,12 +500,18 @@ class MailboxSync:
     def _sync_folder(self, plan: FolderPlan) -> None:
         if self._unchanged(plan):
             return
+        ahead, self._prefetched = self._prefetched, None
+        if ahead is not None and ahead.ahead.plan.source != plan.source:
+            ahead = None
         src, tgt = self._source(), self._target()
-        try:
-            status = src.select(plan.source, readonly=True)
-        except CommandRefused as exc:
-            raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
-        self._source_uidvalidity = status.uidvalidity
+        if ahead is not None:
+            status = ahead.status  # selected by the fetching thread, still the selected folder
+        else:
+            try:
+                status = src.select(plan.source, readonly=True)
+            except CommandRefused as exc:
+                raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
+        self._uidvalidity[plan.source] = status.uidvalidity
         try:
             keywords = tgt.open_folder(plan.target)
         except CommandRefused as exc:
@@ -488,9 +536,16 @@ class MailboxSync:
         for row in self.store.stale_mapped(self._mailbox, plan.source, status.uidvalidity):
             stale[row.fingerprint].append(row)
         done = self.store.handled_above(self._mailbox, plan.source, status.uidvalidity, highest)
-        new = [u for u in src.uids_above(highest) if u not in done]
+        if ahead is not None and not (
+            not stale
+            and ahead.ahead.uidvalidity in (None, status.uidvalidity)
+            and ahead.ahead.highest == highest
+            and ahead.ahead.done == done
+        ):
+            ahead = None  # the record is not what the fetch ahead assumed: search again
+        new = ahead.uids if ahead is not None else [u for u in src.uids_above(highest) if u not in done]
         if new:
-            self._copy(plan, status, keywords, new, stale)
+            self._copy(plan, status, keywords, new, stale, ahead)
         if stale:
             self.store.drop_stale(self._mailbox, plan.source, status.uidvalidity)
         self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
@@ -592,18 +647,27 @@ class MailboxSync:
         keywords: frozenset[str] | None,
         uids: list[int],
         stale: dict[str, list[Mapped]],
+        ahead: _Prefetched | None = None,
     ) -> None:
         stop = threading.Event()
-        budget = _ByteBudget(self.options.in_flight_bytes, stop)
         chunks: queue.Queue[_Chunk | BaseException | None] = queue.Queue(maxsize=2)
-        limit = self.options.max_item_size
-        target_limit = self._target().max_item_size()
-        if target_limit is not None:
-            limit = min(limit, target_limit)
+        produced: Iterator[_Chunk]
+        if ahead is not None:
+            budget, limit = ahead.budget, ahead.limit
+            budget.stop = stop
+            produced = itertools.chain(ahead.first, ahead.rest)
+        else:
+            budget = _ByteBudget(self.options.in_flight_bytes, stop)
+            limit = self.options.max_item_size
+            target_limit = self._target().max_item_size()
+            if target_limit is not None:
+                limit = min(limit, target_limit)
+            produced = self._chunks(plan, uids, stale, limit, budget)
+        following = self._lookahead(plan)
 
         def produce() -> None:
             try:
-                for chunk in self._chunks(plan, uids, stale, limit, budget):
+                for chunk in produced:
                     while not stop.is_set():
                         try:
                             chunks.put(chunk, timeout=0.2)
@@ -612,12 +676,17 @@ class MailboxSync:
                             continue
                     if stop.is_set():
                         return
+                if following is not None:
+                    # The source connection is this thread's until the copy ends: open the
+                    # next folder while the last chunks of this one are appended.
+                    self._prefetch(following, limit, budget)
                 chunks.put(None)
             except BaseException as exc:  # noqa: BLE001 - handed to the appending thread
                 chunks.put(exc)
 
         fetcher = threading.Thread(target=produce, name=f"fetch {plan.source}", daemon=True)
         fetcher.start()
+        ended = False
         try:
             while True:
                 item = chunks.get()
@@ -630,6 +699,7 @@ class MailboxSync:
                 finally:
                     budget.release(item.nbytes)
                 self._check_stop()
+            ended = True
         finally:
             stop.set()
             while fetcher.is_alive():
@@ -638,6 +708,8 @@ class MailboxSync:
                 except queue.Empty:
                     pass
             fetcher.join()
+            if not ended:
+                self._prefetched = None  # the next folder starts from its own SELECT
 
     def _chunks(
         self,
@@ -728,10 +800,58 @@ class MailboxSync:
                         failures[uid] = f"the source server failed each time it sent the message: {exc}"
         return found, failures
 
+    def _lookahead(self, plan: FolderPlan) -> _Lookahead | None:
+        """The folder after ``plan``, when its first chunk may be fetched ahead.
+
+        Only a folder that needs a copy and that no interrupted run left work in (no pending
+        rows, no rows of an older UIDVALIDITY): its start then does nothing the fetch ahead
+        would have to wait for.
+        """
+        folders = self._plan.folders if self._plan is not None else []
+        position = next((n for n, f in enumerate(folders) if f.source == plan.source), None)
+        if position is None or position + 1 >= len(folders):
+            return None
+        following = folders[position + 1]
+        if self._unchanged(following):
+            return None
+        state = self.store.folder_state(self._mailbox, following.source)
+        if state is None:
+            # never copied: no rows at all (UIDVALIDITY 0 does not exist, so any row would count)
+            if not self.store.settled(self._mailbox, following.source, 0):
+                return None
+            return _Lookahead(following, None, 0, frozenset())
+        if not self.store.settled(self._mailbox, following.source, state.uidvalidity):
+            return None
+        done = self.store.handled_above(self._mailbox, following.source, state.uidvalidity, state.highest_uid)
+        return _Lookahead(following, state.uidvalidity, state.highest_uid, frozenset(done))
+
+    def _prefetch(self, ahead: _Lookahead, limit: int, budget: _ByteBudget) -> None:
+        """Runs in the fetching thread once its folder is fetched: SELECT the next folder, find
+        its new UIDs and fetch its first chunk, for :meth:`_sync_folder` to continue from.
+
+        Best effort: on any failure nothing is kept and the folder starts as it would have
+        (with a new connection when this one may be broken).
+        """
+        source = ahead.plan.source
+        try:
+            src = self._source()
+            status = src.select(source, readonly=True)
+            if ahead.uidvalidity is not None and status.uidvalidity != ahead.uidvalidity:
+                return  # the folder's own start handles the UIDVALIDITY change
+            self._uidvalidity[source] = status.uidvalidity
+            uids = [u for u in src.uids_above(ahead.highest) if u not in ahead.done]
+            rest = self._chunks(ahead.plan, uids, {}, limit, budget)
+            first = [chunk for chunk in itertools.islice(rest, 1)]
+        except MigrationError as exc:
+            log.debug("folder %r: not fetched ahead: %s", source, exc)
+            self._drop_source()
+            return
+        self._prefetched = _Prefetched(ahead, status, uids, budget, limit, first, rest)
+
     def _reopen_source(self, plan: FolderPlan) -> ImapSession:
         """The source connection, reconnected and on the folder's same UIDVALIDITY if it was lost."""
         if self._src is None:
-            expected = self._source_uidvalidity
+            expected = self._uidvalidity.get(plan.source)
             src = self._source()
             if src.select(plan.source, readonly=True).uidvalidity != expected:
                 raise ConnectionLost(f"folder {plan.source!r} changed its UIDVALIDITY while being copied")

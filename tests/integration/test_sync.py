@@ -649,3 +649,35 @@ def test_chunks_go_out_as_multiappends_while_the_next_chunk_is_fetched(
     assert len(fetches) == 3 and fetches[1] < first_append_end
     assert content(snapshot(dovecot_dot, f"{target_user}*{dovecot_dot.master_user}",
                             dovecot_dot.master_password)) == content(snapshot(dovecot_slash, user))
+
+
+def test_the_next_folder_is_fetched_while_the_last_chunk_of_a_folder_is_appended(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    user, password = new_user(dovecot_slash)
+    fill(dovecot_slash, user, {"INBOX": 30, "Archive": 20, "Projekte": 10})
+    target_user, _ = new_user(dovecot_dot)
+    events: list[tuple[str, float, int]] = []
+    endpoint = master_endpoint(dovecot_dot, target_user)
+    original = ImapSession.fetch_bodies
+
+    def fetch_bodies(session: ImapSession, uids: Sequence[int]) -> dict[int, bytes]:
+        events.append(("fetch-start", time.monotonic(), len(uids)))
+        return original(session, uids)
+
+    ImapSession.fetch_bodies = fetch_bodies  # type: ignore[method-assign]
+    try:
+        source = source_endpoint(dovecot_slash, user, password)
+        report = run(source, lambda: _Watched(endpoint, events), tmp_path / "state.db")
+        again = run(source, lambda: _Watched(endpoint, events), tmp_path / "state.db")
+    finally:
+        ImapSession.fetch_bodies = original  # type: ignore[method-assign]
+    assert report.outcome is Outcome.SYNCED and report.progress["messages_copied"] == 60
+    assert again.outcome is Outcome.SYNCED and again.progress["messages_copied"] == 0
+    fetches = [t for kind, t, _ in events if kind == "fetch-start"]
+    ends = [t for kind, t, _ in events if kind == "append-end"]
+    assert len(fetches) == 3 and len(ends) == 3  # one chunk per folder, nothing fetched again
+    # Each folder's bodies were fetched while the previous folder's chunk was still being appended.
+    assert fetches[1] < ends[0] and fetches[2] < ends[1]
+    assert content(snapshot(dovecot_dot, f"{target_user}*{dovecot_dot.master_user}",
+                            dovecot_dot.master_password)) == content(snapshot(dovecot_slash, user))
