@@ -252,6 +252,10 @@ class RunspaceShell:
             self._queues.clear()
             self._changed.notify_all()
 
+    def release(self) -> None:
+        """The registry let the pool go (Delete or idle expiry)."""
+        self.close()
+
     @property
     def pipeline_count(self) -> int:
         """Pipelines the shell holds (running or waiting to be read)."""

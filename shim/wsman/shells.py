@@ -13,10 +13,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shim.shelltable import ShellTable
 from shim.wsman import constants as c
 from shim.wsman.faults import CommandNotFound, ShellNotFound, ShellQuotaExceeded
 
@@ -171,6 +171,10 @@ class Shell:
         for run in runs:
             run.abandon()
 
+    def release(self) -> None:
+        """The shell left the registry: its commands are abandoned, their threads left to finish."""
+        self.abandon_all()
+
 
 def _run_job(run: CommandRun, job: CommandJob) -> None:
     try:
@@ -196,8 +200,8 @@ def _shell_missing_message(shell_id: str) -> str:
     )
 
 
-class ShellRegistry:
-    """All open shells, by id; each belongs to the user who created it.
+class ShellRegistry(ShellTable[Shell]):
+    """All open WinRS shells, by id; each belongs to the user who created it.
 
     Args:
         idle_timeout: seconds without any request after which a shell is deleted.
@@ -212,15 +216,19 @@ class ShellRegistry:
         max_shells_per_user: int = c.DEFAULT_MAX_SHELLS_PER_USER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if idle_timeout <= 0:
-            raise ValueError(f"idle_timeout must be positive, not {idle_timeout}")
-        if max_shells_per_user < 1:
-            raise ValueError(f"max_shells_per_user must be at least 1, not {max_shells_per_user}")
-        self.idle_timeout = idle_timeout
-        self.max_shells_per_user = max_shells_per_user
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._shells: dict[str, Shell] = {}
+        super().__init__(
+            kind="WinRS shell", idle_timeout=idle_timeout, max_per_owner=max_shells_per_user,
+            unknown=lambda shell_id: ShellNotFound(_shell_missing_message(shell_id)),
+            over_limit=lambda owner, limit: ShellQuotaExceeded(
+                "The WS-Management service cannot process the request because the maximum number of shells for this "
+                f"user has been exceeded ({limit}). Close existing shells or raise the quota for this user."),
+            clock=clock,
+        )
+
+    @property
+    def max_shells_per_user(self) -> int:
+        """How many shells one user may hold at once."""
+        return self.max_per_owner
 
     def create(self, owner: str, *, codepage: int, input_streams: str, output_streams: str) -> Shell:
         """Open a shell for ``owner``.
@@ -228,82 +236,6 @@ class ShellRegistry:
         Raises:
             ShellQuotaExceeded: when the owner already holds ``max_shells_per_user`` shells.
         """
-        now = self._clock()
-        with self._lock:
-            reaped = self._reap_locked(now)
-            held = sum(1 for shell in self._shells.values() if shell.owner == owner)
-            if held >= self.max_shells_per_user:
-                shell = None
-            else:
-                shell = Shell(str(uuid.uuid4()).upper(), owner, codepage, input_streams, output_streams, last_used=now)
-                self._shells[shell.shell_id] = shell
-        self._abandon(reaped)
-        if shell is None:
-            raise ShellQuotaExceeded(
-                "The WS-Management service cannot process the request because the maximum number of shells for this user "
-                f"has been exceeded ({self.max_shells_per_user}). Close existing shells or raise the quota for this user."
-            )
+        shell = Shell(str(uuid.uuid4()).upper(), owner, codepage, input_streams, output_streams, last_used=self.now())
+        self.add(shell)
         return shell
-
-    @contextmanager
-    def use(self, shell_id: str, owner: str) -> Iterator[Shell]:
-        """Hold ``owner``'s shell for the duration of one request (it is not reaped meanwhile).
-
-        Raises:
-            ShellNotFound: when no shell has this id, or it belongs to someone else.
-        """
-        now = self._clock()
-        with self._lock:
-            reaped = self._reap_locked(now)
-            shell = self._shells.get(shell_id)
-            if shell is not None and shell.owner == owner:
-                shell.active += 1
-                shell.last_used = now
-            else:
-                shell = None
-        self._abandon(reaped)
-        if shell is None:
-            raise ShellNotFound(_shell_missing_message(shell_id))
-        try:
-            yield shell
-        finally:
-            with self._lock:
-                shell.active -= 1
-                shell.last_used = self._clock()
-
-    def delete(self, shell_id: str, owner: str) -> None:
-        """Close ``owner``'s shell; its commands are abandoned and their threads left to finish.
-
-        Raises:
-            ShellNotFound: when no shell has this id, or it belongs to someone else.
-        """
-        with self._lock:
-            shell = self._shells.get(shell_id)
-            if shell is None or shell.owner != owner:
-                raise ShellNotFound(_shell_missing_message(shell_id))
-            del self._shells[shell_id]
-        shell.abandon_all()
-
-    def reap(self) -> int:
-        """Delete shells idle longer than ``idle_timeout``; returns how many went."""
-        with self._lock:
-            reaped = self._reap_locked(self._clock())
-        self._abandon(reaped)
-        return len(reaped)
-
-    def count(self, owner: str | None = None) -> int:
-        """Open shells, of one owner or of everyone."""
-        with self._lock:
-            return sum(1 for shell in self._shells.values() if owner is None or shell.owner == owner)
-
-    def _reap_locked(self, now: float) -> list[Shell]:
-        idle = [s for s in self._shells.values() if s.active == 0 and now - s.last_used > self.idle_timeout]
-        for shell in idle:
-            del self._shells[shell.shell_id]
-            _log.info("WinRS shell %s of %s reaped after %.0f s idle", shell.shell_id, shell.owner, now - shell.last_used)
-        return idle
-
-    @staticmethod
-    def _abandon(shells: list[Shell]) -> None:
-        for shell in shells:
-            shell.abandon_all()
