@@ -328,6 +328,11 @@ def test_every_cmdlet_through_the_module(client: ModuleClient, service: Mailshif
     called.add("Start-MigrationBatch")
     started = client.pipe("Start-MigrationBatch", [batch])
     assert started.errors == [], started.raw
+    # Start-MigrationBatch moves the batch to Starting; the scheduler then sees StartAfter and parks it.
+    deadline = time.monotonic() + 30
+    while run("Get-MigrationBatch", {"Identity": "ps-batch"}).objects[0]["Status"] == "Starting":
+        assert time.monotonic() < deadline, "the batch stayed Starting"
+        time.sleep(0.05)
     assert run("Get-MigrationBatch", {"Identity": "ps-batch"}).objects[0]["Status"] == "Waiting"
     assert run("Stop-MigrationBatch", {"Identity": batch}).errors == []
     deadline = time.monotonic() + 30
