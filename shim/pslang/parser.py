@@ -549,7 +549,11 @@ class _Parser:
 
     def command_argument(self) -> Expr:
         start = self.i
-        items = [self.command_arg_element()]
+        return self.comma_list(start, self.command_arg_element(), self.command_arg_element)
+
+    def comma_list(self, start: int, first: Expr, element: Callable[[], Expr]) -> Expr:
+        """``first``, then ``, element`` as long as commas follow: one array, or ``first`` alone."""
+        items = [first]
         while True:
             save = self.i
             self.skip()
@@ -558,9 +562,9 @@ class _Parser:
                 break
             self.i += 1
             self.skip(newlines=True)
-            items.append(self.command_arg_element())
+            items.append(element())
         if len(items) == 1:
-            return items[0]
+            return first
         return ast.ArrayLiteral(self.extent(start), tuple(items))
 
     def command_arg_element(self) -> Expr:
@@ -710,19 +714,7 @@ class _Parser:
         first = self.unary()
         if not self.comma_ok:
             return first
-        items = [first]
-        while True:
-            save = self.i
-            self.skip()
-            if self.peek() != ",":
-                self.i = save
-                break
-            self.i += 1
-            self.skip(newlines=True)
-            items.append(self.unary())
-        if len(items) == 1:
-            return first
-        return ast.ArrayLiteral(self.extent(start), tuple(items))
+        return self.comma_list(start, first, self.unary)
 
     def unary(self) -> Expr:
         start = self.i
