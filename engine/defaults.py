@@ -21,6 +21,7 @@ __all__ = [
     "BAD_ITEM_LIMIT",
     "CONNECT_TIMEOUT_SECONDS",
     "IN_FLIGHT_BYTES",
+    "PROCESS_IN_FLIGHT_BYTES",
     "LARGE_ITEM_LIMIT",
     "LATE_COMMIT_GRACE_SECONDS",
     "LATE_COMMIT_POLL_SECONDS",
@@ -57,6 +58,12 @@ APPEND_CHUNK_MESSAGES = 500
 #: bytes; a single larger message is still let through alone, so memory stays bounded by
 #: ``max(IN_FLIGHT_BYTES, largest message)``.
 IN_FLIGHT_BYTES = 24 * 1024 * 1024
+
+#: The same bound for a whole process that runs several syncs at once (the migration service,
+#: ``mailshift sync --mailboxes``): they share it, so the process's memory does not grow with
+#: the number of mailboxes copied at a time. Twice one sync's, so that two syncs each keep the
+#: pipeline full; more share it.
+PROCESS_IN_FLIGHT_BYTES = 2 * IN_FLIGHT_BYTES
 
 #: Longest wait, counted from when an interrupted run had sent an APPEND in full, for that
 #: transaction to show on the target: a server goes on committing a MULTIAPPEND whose client

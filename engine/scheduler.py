@@ -27,7 +27,7 @@ from engine.errors import MigrationError
 from engine.imap import ImapEndpoint, Security
 from engine.notify import BatchCounts, BatchNotice, ErrorRow, NoticeKind, SmtpSettings, send_notice
 from engine.status import BatchAction, BatchStatus, UserAction, UserStatus
-from engine.sync import MailboxSync, Outcome, Progress, SyncOptions
+from engine.sync import MailboxSync, MemoryBudget, Outcome, Progress, SyncOptions
 from engine.targets import Target
 from engine.vault import Vault
 
@@ -154,6 +154,8 @@ class Scheduler:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self.notices: list[BatchNotice] = []
+        #: Bodies in memory, shared by all the syncs this process runs at once.
+        self.memory = MemoryBudget(defaults.PROCESS_IN_FLIGHT_BYTES)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -360,7 +362,8 @@ class Scheduler:
         )
         with self._lock:
             running = self._running[user.id]
-        sync = MailboxSync(source, self.target.factory(user.email), catalog, user.mailbox_key, options, stop=running.stop)
+        sync = MailboxSync(source, self.target.factory(user.email), catalog, user.mailbox_key, options,
+                           stop=running.stop, memory=self.memory)
         running.progress = sync.progress
         report = sync.run()
         now = self.clock()

@@ -227,20 +227,28 @@ class Store:
             raise StateError(f"state database {self.path} cannot be read: {exc}") from exc
 
     def _upgrade(self) -> None:
+        if self._version() == SCHEMA_VERSION:
+            return
+        # Under the write lock, and read again: several processes or threads may open a new
+        # database at the same moment, and only the first may create the tables.
+        with self._tx():
+            version = self._version()
+            if version == 0 and self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StateError(f"{self.path} is an SQLite database but not a Mailshift state database")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _UPGRADES[step].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={step}")
+
+    def _version(self) -> int:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"state database {self.path} has schema version {version}, newer than this "
                 f"Mailshift understands ({SCHEMA_VERSION}); upgrade Mailshift"
             )
-        if version == 0 and self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StateError(f"{self.path} is an SQLite database but not a Mailshift state database")
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            with self._tx():
-                for statement in _UPGRADES[step].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={step}")
+        return version
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

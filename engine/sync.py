@@ -28,7 +28,7 @@ import logging
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,7 +52,7 @@ from engine.messages import MessageMeta, normalize_flags, target_flags
 from engine.store import Mapped, Pending, Skipped, Store
 from engine.targets import Target
 
-__all__ = ["MailboxSync", "Outcome", "Progress", "SyncOptions", "SyncReport"]
+__all__ = ["MailboxSync", "MemoryBudget", "Outcome", "Progress", "SyncOptions", "SyncReport"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -169,33 +169,85 @@ class _Chunk:
     nbytes: int = 0
 
 
-class _ByteBudget:
-    """Bounds the bytes of bodies held between fetching and appending.
+class MemoryBudget:
+    """Bounds the bytes of message bodies held between fetching and appending.
 
-    One budget covers a folder's chunks and the next folder's first chunk fetched ahead, so
-    memory stays bounded by ``max(limit, largest message)`` across folder boundaries too.
+    Each sync gets its own budget unless it is given one: a process that runs several syncs at
+    once (``mailshift sync --mailboxes``, the migration service) gives them the same one, so the
+    process holds about ``max(limit, largest message)`` bytes of bodies whatever the number of
+    mailboxes. Requests are served in arrival order: a message larger than what is free waits
+    for the bytes held to drain and is not overtaken by smaller requests meanwhile. A request
+    larger than the whole budget is granted once nothing else is held.
     """
 
-    def __init__(self, limit: int, stop: threading.Event) -> None:
-        self._limit = limit
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self._used = 0
+        self._waiting: deque[object] = deque()
         self._cond = threading.Condition()
+
+    @property
+    def used(self) -> int:
+        """Bytes held now."""
+        with self._cond:
+            return self._used
+
+    def acquire(self, n: int, stop: threading.Event) -> bool:
+        """Wait until ``n`` bytes may be held; False (nothing acquired) when ``stop`` is set first."""
+        ticket = object()
+        with self._cond:
+            self._waiting.append(ticket)
+            try:
+                while self._waiting[0] is not ticket or (self._used and self._used + n > self.limit):
+                    if stop.is_set():
+                        return False
+                    self._cond.wait(0.2)
+                self._used += n
+                return True
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
+
+    def release(self, n: int) -> None:
+        """Give back ``n`` bytes."""
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
+
+
+class _ByteBudget:
+    """One folder copy's share of a :class:`MemoryBudget`, which it can give back whole.
+
+    One share covers a folder's chunks and the next folder's first chunk fetched ahead, so
+    memory stays bounded across folder boundaries too. Bytes of chunks that are dropped (a
+    failed copy, a fetch ahead that is not used) are given back by :meth:`drain`.
+    """
+
+    def __init__(self, memory: MemoryBudget, stop: threading.Event) -> None:
+        self._memory = memory
+        self._held = 0
+        self._lock = threading.Lock()
         #: Ends a wait; each folder's copy sets its own event here.
         self.stop = stop
 
     def acquire(self, n: int) -> bool:
-        with self._cond:
-            while self._used and self._used + n > self._limit:
-                if self.stop.is_set():
-                    return False
-                self._cond.wait(0.2)
-            self._used += n
-            return not self.stop.is_set()
+        if not self._memory.acquire(n, self.stop):
+            return False
+        with self._lock:
+            self._held += n
+        return True
 
     def release(self, n: int) -> None:
-        with self._cond:
-            self._used -= n
-            self._cond.notify_all()
+        with self._lock:
+            self._held -= n
+        self._memory.release(n)
+
+    def drain(self) -> None:
+        """Give back everything still held (the chunks it covered are dropped)."""
+        with self._lock:
+            held, self._held = self._held, 0
+        if held:
+            self._memory.release(held)
 
 
 @dataclass(frozen=True)
@@ -257,6 +309,7 @@ class MailboxSync:
         key: str,
         options: SyncOptions | None = None,
         stop: threading.Event | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         """Prepare a sync; nothing connects before :meth:`run`.
 
@@ -268,6 +321,8 @@ class MailboxSync:
             options: What to copy and limits.
             stop: When set, the sync ends at its next safe point (after the chunk being
                 appended is recorded) with the outcome Stopped.
+            memory: The budget of bodies held in memory, shared with the other syncs of the
+                process; by default the sync's own of ``options.in_flight_bytes``.
         """
         self.source = source
         self.target_factory = target_factory
@@ -284,6 +339,9 @@ class MailboxSync:
         self._uidvalidity: dict[str, int] = {}
         self._prefetched: _Prefetched | None = None
         self._listed: dict[str, dict[bytes, int]] = {}
+        self._memory = memory or MemoryBudget(self.options.in_flight_bytes)
+        #: Every share taken from ``_memory`` in this run, given back whole when it ends.
+        self._budgets: list[_ByteBudget] = []
 
     # -- connections ----------------------------------------------------------------------
 
@@ -323,7 +381,7 @@ class MailboxSync:
         return self._source(), self._target()
 
     def _reset(self) -> None:
-        self._prefetched = None
+        self._discard_prefetched()
         for closer in (self._src, self._tgt):
             if closer is not None:
                 try:
@@ -389,6 +447,9 @@ class MailboxSync:
             log.error("mailbox %s failed: %s", self.key, exc)
         finally:
             self._reset()
+            for budget in self._budgets:
+                budget.drain()
+            self._budgets.clear()
             self.progress.set(current_folder=None)
         if error:
             outcome = Outcome.FAILED
@@ -502,6 +563,7 @@ class MailboxSync:
             return
         ahead, self._prefetched = self._prefetched, None
         if ahead is not None and ahead.ahead.plan.source != plan.source:
+            ahead.budget.drain()
             ahead = None
         src, tgt = self._source(), self._target()
         if ahead is not None:
@@ -542,6 +604,7 @@ class MailboxSync:
             and ahead.ahead.highest == highest
             and ahead.ahead.done == done
         ):
+            ahead.budget.drain()
             ahead = None  # the record is not what the fetch ahead assumed: search again
         new = ahead.uids if ahead is not None else [u for u in src.uids_above(highest) if u not in done]
         if new:
@@ -657,7 +720,8 @@ class MailboxSync:
             budget.stop = stop
             produced = itertools.chain(ahead.first, ahead.rest)
         else:
-            budget = _ByteBudget(self.options.in_flight_bytes, stop)
+            budget = _ByteBudget(self._memory, stop)
+            self._budgets.append(budget)
             limit = self.options.max_item_size
             target_limit = self._target().max_item_size()
             if target_limit is not None:
@@ -709,7 +773,8 @@ class MailboxSync:
                     pass
             fetcher.join()
             if not ended:
-                self._prefetched = None  # the next folder starts from its own SELECT
+                self._discard_prefetched()  # the next folder starts from its own SELECT
+                budget.drain()
 
     def _chunks(
         self,
@@ -756,7 +821,11 @@ class MailboxSync:
         if not budget.acquire(chunk.nbytes):
             return
         uids = [m.uid for m, _ in chunk.messages]
-        bodies, failures = self._fetch_isolating(plan, uids, lambda session, part: session.fetch_bodies(part))
+        try:
+            bodies, failures = self._fetch_isolating(plan, uids, lambda session, part: session.fetch_bodies(part))
+        except BaseException:
+            budget.release(chunk.nbytes)
+            raise
         filled: list[tuple[MessageMeta, bytes]] = []
         for meta, _ in chunk.messages:
             body = bodies.get(meta.uid)
@@ -847,6 +916,11 @@ class MailboxSync:
             self._drop_source()
             return
         self._prefetched = _Prefetched(ahead, status, uids, budget, limit, first, rest)
+
+    def _discard_prefetched(self) -> None:
+        if self._prefetched is not None:
+            self._prefetched.budget.drain()
+            self._prefetched = None
 
     def _reopen_source(self, plan: FolderPlan) -> ImapSession:
         """The source connection, reconnected and on the folder's same UIDVALIDITY if it was lost."""

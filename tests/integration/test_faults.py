@@ -19,7 +19,7 @@ import pytest
 
 from engine.imap import ImapEndpoint, OutgoingMessage, Security
 from engine.store import Store
-from engine.sync import MailboxSync
+from engine.sync import MailboxSync, MemoryBudget, SyncOptions
 from engine.targets import Target
 from tests.conftest import NewProxy, NewUser
 from tests.integration.test_sync import content, give_tree, imap_target, run
@@ -44,6 +44,51 @@ def test_dropped_connections_are_resumed_and_the_copy_is_exact(
     assert proxy.cuts >= 4
     assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
     assert report.skipped_items == []
+
+
+def test_syncs_sharing_one_memory_budget_copy_exactly_and_give_every_byte_back(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, fault_proxy: NewProxy, tmp_path: Path
+) -> None:
+    """Two mailboxes copied at once by one process share its budget of bodies in memory: a
+    budget smaller than one chunk, messages larger than the whole budget, connections cut
+    mid-copy on one side. Both copies are exact, and nothing stays held afterwards (bytes of
+    chunks dropped by a lost connection are given back, or the other sync would wait forever)."""
+    budget = MemoryBudget(40_000)
+    pairs = []
+    for n in range(2):
+        user, password = new_user(dovecot_slash)
+        target_user, _ = new_user(dovecot_dot)
+        fill(dovecot_slash, user, {
+            "INBOX": 120, "Work": 40,
+            "Big": [make_message(i, size=150_000 + 20_000 * n, folder="Big") for i in range(3)],
+        }, size=3000)
+        pairs.append((user, password, target_user))
+    proxy = fault_proxy(dovecot_slash.host, dovecot_slash.port)
+    proxy.cut_after_bytes = 200_000  # the first mailbox's source connections die after 200 kB
+    reports: dict[int, Any] = {}
+
+    def sync(n: int) -> None:
+        user, password, target_user = pairs[n]
+        host, port = (proxy.host, proxy.port) if n == 0 else (dovecot_slash.host, dovecot_slash.port)
+        source = ImapEndpoint(host=host, port=port, security=Security.NONE, user=user, password=password)
+        store = Store(tmp_path / "state.db")  # one database, one connection per thread
+        try:
+            options = SyncOptions(chunk_bytes=16_000, backoff_start=0.01, reconnect_attempts=30)
+            reports[n] = MailboxSync(source, imap_target(dovecot_dot, target_user), store, f"m{n}", options,
+                                     memory=budget).run()
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=sync, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert proxy.cuts >= 3
+    for n, (user, _, target_user) in enumerate(pairs):
+        assert reports[n].outcome == "Synced", reports[n].error
+        assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+    assert budget.used == 0
 
 
 def test_throttled_logins_pause_and_retry_instead_of_failing(
