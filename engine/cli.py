@@ -1,8 +1,10 @@
 """The ``mailshift`` console command.
 
-``mailshift sync`` copies one mailbox; running it again with the same ``--state`` file is an
-incremental sync. Passwords are read from environment variables, never from the command line,
-so they do not show in process listings or shell history.
+``mailshift sync`` copies one mailbox, or every mailbox of a migration CSV file
+(``--mailboxes``, the file ``New-MigrationBatch`` reads) a few at a time in one process;
+running it again with the same ``--state`` file is an incremental sync. Passwords are read from
+environment variables (or the CSV file's Password column), never from the command line, so they
+do not show in process listings or shell history.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
 from engine.imap import LOGIN_PLACEHOLDER, ImapEndpoint, Security
 from engine.store import Store
-from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
+from engine.sync import MailboxSync, MemoryBudget, Outcome, SyncOptions, SyncReport
 from engine.targets import ImapTarget, Target
 
 __all__ = ["add_commands", "build_parser", "guarded", "main", "run_command", "setup_logging"]
@@ -62,6 +66,16 @@ def _security(text: str) -> Security:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _parallel(text: str) -> int:
+    if text.strip().isdigit() and 1 <= int(text) <= MAX_PARALLEL:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number of mailboxes from 1 to {MAX_PARALLEL}")
+
+
+#: Most mailboxes ``--mailboxes`` copies at a time (each holds two connections and two threads).
+MAX_PARALLEL = 50
+
+
 def _side(parser: argparse.ArgumentParser, side: str, required: bool) -> None:
     group = parser.add_argument_group(f"{side} account")
     group.add_argument(f"--{side}-host", required=required, help="server name or address")
@@ -71,8 +85,9 @@ def _side(parser: argparse.ArgumentParser, side: str, required: bool) -> None:
         help="None (plain), Ssl (implicit TLS, the default) or Tls (STARTTLS)",
     )
     group.add_argument(
-        f"--{side}-user", required=required,
-        help="login as written (Domain/Admin/User or user*master forms work), or the admin when --%s-authzid is given" % side,
+        f"--{side}-user", required=False,
+        help="login as written (Domain/Admin/User or user*master forms work), or the admin when --%s-authzid is given%s"
+        % (side, " (required unless --mailboxes gives the logins)" if required else ""),
     )
     group.add_argument(f"--{side}-authzid", help="SASL PLAIN authorization identity: the user the admin acts as")
     group.add_argument(
@@ -92,15 +107,23 @@ def add_commands(sub: Any) -> None:
     """Add the engine's subcommands (``sync``, ``worker``) to a ``mailshift`` parser's subparsers."""
     sync = sub.add_parser(
         "sync",
-        help="copy one mailbox (run again for an incremental sync)",
-        description="Copy one mailbox from a source IMAP account to an IMAP account or a local Maildir. "
+        help="copy one mailbox, or those of a CSV file (run again for an incremental sync)",
+        description="Copy one mailbox from a source IMAP account to an IMAP account or a local Maildir, "
+        "or every mailbox listed in a migration CSV file (--mailboxes). "
         "Running it again with the same --state file copies only what changed.",
     )
     _side(sync, "source", required=True)
     _side(sync, "target", required=False)
     sync.add_argument("--email", metavar="ADDRESS",
                       help="the mailbox's e-mail address, replacing {EmailAddress} in the logins (e.g. --target-user '{EmailAddress}*master')")
-    sync.add_argument("--target-maildir", type=Path, metavar="PATH", help="copy into this Maildir++ tree instead of an IMAP target")
+    sync.add_argument("--mailboxes", type=Path, metavar="CSV",
+                      help="copy every mailbox of this IMAP migration CSV file (columns EmailAddress, UserName, "
+                      "Password, optional UserRoot: the file New-MigrationBatch reads) instead of one; the target "
+                      "login or Maildir path must contain {EmailAddress}")
+    sync.add_argument("--parallel", type=_parallel, default=2, metavar="N",
+                      help="with --mailboxes: mailboxes copied at a time (default 2)")
+    sync.add_argument("--target-maildir", metavar="PATH",
+                      help="copy into this Maildir++ tree instead of an IMAP target ({EmailAddress} is replaced)")
     sync.add_argument("--exclude-folder", action="append", default=[], metavar="PATTERN",
                       help="ExcludeFolders pattern (repeatable): Name, Name/*, #Inbox#, \\#Literal\\#")
     sync.add_argument("--user-root", metavar="PATH", help="treat this folder subtree of the account as the mailbox root")
@@ -135,25 +158,142 @@ def add_commands(sub: Any) -> None:
     worker.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
 
 
-def _endpoint(args: argparse.Namespace, side: str, accept_untrusted: bool) -> ImapEndpoint:
+def _password(args: argparse.Namespace, side: str) -> str:
     var = getattr(args, f"{side}_password_env")
     password = os.environ.get(var)
     if password is None:
         raise ConfigurationError(f"the {side} password is read from the environment variable {var}, which is not set")
-    endpoint = ImapEndpoint(
+    return password
+
+
+def _endpoint(args: argparse.Namespace, side: str, user: str, password: str, authzid: str | None) -> ImapEndpoint:
+    return ImapEndpoint(
         host=getattr(args, f"{side}_host"),
         port=getattr(args, f"{side}_port"),
         security=getattr(args, f"{side}_security"),
-        user=getattr(args, f"{side}_user"),
-        authzid=getattr(args, f"{side}_authzid"),
+        user=user,
+        authzid=authzid,
         password=password,
-        accept_untrusted_certificates=accept_untrusted,
+        accept_untrusted_certificates=args.accept_untrusted_certificates,
     )
+
+
+def _login_name(endpoint: ImapEndpoint) -> str:
+    return f"imap:{endpoint.user}@{endpoint.host}:{endpoint.effective_port}" + (
+        f"/{endpoint.authzid}" if endpoint.authzid else ""
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One mailbox to copy: its accounts, its name in the state database and its options."""
+
+    #: The mailbox's address, or None when a single mailbox is copied without ``--email``.
+    email: str | None
+    source: ImapEndpoint
+    target: Callable[[], Target]
+    key: str
+    options: SyncOptions
+
+
+class _Targets:
+    """Opens each mailbox's target: a Maildir tree, or an IMAP account (admin login templates)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.maildir: str | None = args.target_maildir
+        self.endpoint: ImapEndpoint | None = None
+        if self.maildir is not None:
+            if args.target_host:
+                raise ConfigurationError("give either --target-maildir or --target-host, not both")
+        elif not args.target_host or not args.target_user:
+            raise ConfigurationError("give --target-maildir PATH, or --target-host and --target-user")
+        else:
+            self.endpoint = _endpoint(args, "target", args.target_user, _password(args, "target"), args.target_authzid)
+
+    def templated(self) -> bool:
+        """Whether each mailbox gets its own target ({EmailAddress} in the path or the login)."""
+        if self.endpoint is not None:
+            return LOGIN_PLACEHOLDER in self.endpoint.user + (self.endpoint.authzid or "")
+        return LOGIN_PLACEHOLDER in (self.maildir or "")
+
+    def open(self, email: str | None) -> tuple[Callable[[], Target], str]:
+        """The target factory of a mailbox and the target's name in the state key."""
+        if self.endpoint is None:
+            from engine.maildir import MaildirTarget  # only this target needs it (start-up time)
+
+            assert self.maildir is not None
+            if LOGIN_PLACEHOLDER in self.maildir and email is None:
+                raise ConfigurationError(f"the Maildir path contains {LOGIN_PLACEHOLDER}: give the address with --email")
+            maildir = Path(self.maildir.replace(LOGIN_PLACEHOLDER, email or "")).resolve()
+            return (lambda: MaildirTarget(maildir)), f"maildir:{maildir}"
+        endpoint = self.endpoint
+        if email is not None:
+            endpoint = endpoint.for_mailbox(email)
+        elif self.templated():
+            raise ConfigurationError(f"the target login contains {LOGIN_PLACEHOLDER}: give the address with --email")
+        return (lambda: ImapTarget(endpoint)), _login_name(endpoint)
+
+
+def _options(args: argparse.Namespace, user_root: str | None, bad_item_limit: int, large_item_limit: int) -> SyncOptions:
+    return SyncOptions(
+        exclude=tuple(args.exclude_folder),
+        user_root=user_root,
+        max_item_size=args.max_item_size,
+        bad_item_limit=bad_item_limit,
+        large_item_limit=large_item_limit,
+        sync_deletions=args.sync_deletions,
+    )
+
+
+def _one_job(args: argparse.Namespace, targets: _Targets) -> _Job:
+    if not args.source_user:
+        raise ConfigurationError("give --source-user (or --mailboxes CSV for the logins of many mailboxes)")
+    source = _endpoint(args, "source", args.source_user, _password(args, "source"), args.source_authzid)
     if args.email:
-        return endpoint.for_mailbox(args.email)
-    if LOGIN_PLACEHOLDER in endpoint.user + (endpoint.authzid or ""):
-        raise ConfigurationError(f"the {side} login contains {LOGIN_PLACEHOLDER}: give the address with --email")
-    return endpoint
+        source = source.for_mailbox(args.email)
+    elif LOGIN_PLACEHOLDER in source.user + (source.authzid or ""):
+        raise ConfigurationError(f"the source login contains {LOGIN_PLACEHOLDER}: give the address with --email")
+    target, target_name = targets.open(args.email)
+    options = _options(args, args.user_root, args.bad_item_limit, args.large_item_limit)
+    return _Job(args.email, source, target, f"{_login_name(source)} -> {target_name}", options)
+
+
+def _csv_jobs(args: argparse.Namespace, targets: _Targets) -> list[_Job]:
+    """One job per row of the ``--mailboxes`` file; every problem of the file is a usage error."""
+    from engine.csvfile import MigrationType, parse_migration_csv
+
+    for flag, given in (("--source-user", args.source_user), ("--source-authzid", args.source_authzid),
+                        ("--email", args.email), ("--user-root", args.user_root)):
+        if given:
+            raise ConfigurationError(
+                f"{flag} cannot be combined with --mailboxes: each row of the file gives the mailbox's "
+                "EmailAddress, UserName, Password and UserRoot"
+            )
+    if not targets.templated():
+        raise ConfigurationError(
+            f"with --mailboxes every mailbox needs its own target: put {LOGIN_PLACEHOLDER} in --target-user "
+            f"(e.g. '{LOGIN_PLACEHOLDER}*master'), --target-authzid or --target-maildir"
+        )
+    try:
+        data = args.mailboxes.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the mailbox list {args.mailboxes}: {exc.strerror}") from exc
+    try:
+        parsed = parse_migration_csv(
+            data, MigrationType.IMAP,
+            batch_defaults={"BadItemLimit": args.bad_item_limit, "LargeItemLimit": args.large_item_limit},
+        )
+    except ConfigurationError as exc:
+        problems = str(exc).replace("\n", "\n  ")
+        raise ConfigurationError(f"the mailbox list {args.mailboxes} cannot be used:\n  {problems}") from exc
+    jobs = []
+    for row in parsed.rows:
+        source = _endpoint(args, "source", row.values["UserName"], row.values["Password"], None)
+        target, target_name = targets.open(row.email)
+        options = _options(args, row.values.get("UserRoot") or None,
+                           row.settings.bad_item_limit, row.settings.large_item_limit)
+        jobs.append(_Job(row.email, source, target, f"{_login_name(source)} -> {target_name}", options))
+    return jobs
 
 
 def _summary(report: SyncReport) -> str:
@@ -176,63 +316,63 @@ def _summary(report: SyncReport) -> str:
     return "\n".join(lines)
 
 
-def _run_sync(args: argparse.Namespace) -> int:
-    accept = args.accept_untrusted_certificates
-    source = _endpoint(args, "source", accept)
-    target_factory: Callable[[], Target]
-    if args.target_maildir is not None:
-        if args.target_host:
-            raise ConfigurationError("give either --target-maildir or --target-host, not both")
-        from engine.maildir import MaildirTarget  # only this target needs it (start-up time)
+#: Exit code of each outcome; with several mailboxes, the first of these that occurs.
+_EXIT_CODES = {
+    Outcome.FAILED: EXIT_FAILED,
+    Outcome.STOPPED: EXIT_STOPPED,
+    Outcome.SYNCED_WITH_ERRORS: EXIT_SYNCED_WITH_ERRORS,
+    Outcome.SYNCED: EXIT_SYNCED,
+}
 
-        maildir = args.target_maildir.resolve()
-        target_factory = lambda: MaildirTarget(maildir)  # noqa: E731
-        target_name = f"maildir:{maildir}"
-    else:
-        if not args.target_host or not args.target_user:
-            raise ConfigurationError("give --target-maildir PATH, or --target-host and --target-user")
-        target = _endpoint(args, "target", accept)
-        target_factory = lambda: ImapTarget(target)  # noqa: E731
-        target_name = f"imap:{target.user}@{target.host}:{target.effective_port}" + (
-            f"/{target.authzid}" if target.authzid else ""
-        )
-    key = f"imap:{source.user}@{source.host}:{source.effective_port}" + (
-        f"/{source.authzid}" if source.authzid else ""
-    ) + f" -> {target_name}"
+
+def _run_sync(args: argparse.Namespace) -> int:
     parse_excludes(args.exclude_folder)  # a bad pattern is a usage error, reported before connecting
-    options = SyncOptions(
-        exclude=tuple(args.exclude_folder),
-        user_root=args.user_root,
-        max_item_size=args.max_item_size,
-        bad_item_limit=args.bad_item_limit,
-        large_item_limit=args.large_item_limit,
-        sync_deletions=args.sync_deletions,
-    )
-    store = Store(args.state)
-    try:
-        sync = MailboxSync(source, target_factory, store, key, options)
-        # Ctrl-C or SIGTERM: finish the chunk in flight, record it, and stop.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: sync.stop.set())
-        done = threading.Event()
-        if args.progress:
-            threading.Thread(target=_report_progress, args=(sync, done), daemon=True).start()
+    targets = _Targets(args)
+    jobs = _csv_jobs(args, targets) if args.mailboxes is not None else [_one_job(args, targets)]
+    stop = threading.Event()
+    # Ctrl-C or SIGTERM: finish the chunks in flight, record them, and stop.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    memory = MemoryBudget(defaults.PROCESS_IN_FLIGHT_BYTES) if len(jobs) > 1 else None
+    running: dict[int, MailboxSync] = {}
+    lock = threading.Lock()
+
+    def copy(n: int) -> SyncReport:
+        job = jobs[n]
+        store = Store(args.state)  # one connection per thread
         try:
-            report = sync.run()
+            sync = MailboxSync(job.source, job.target, store, job.key, job.options, stop=stop, memory=memory)
+            with lock:
+                running[n] = sync
+            try:
+                return sync.run()
+            finally:
+                with lock:
+                    running.pop(n, None)
         finally:
-            done.set()
+            store.close()
+
+    done = threading.Event()
+    if args.progress:
+        threading.Thread(target=_report_progress, args=(running, lock, done), daemon=True).start()
+    try:
+        if len(jobs) == 1:
+            reports = [copy(0)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(args.parallel, len(jobs)), thread_name_prefix="mailbox") as pool:
+                reports = list(pool.map(copy, range(len(jobs))))
     finally:
-        store.close()
+        done.set()
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        if args.mailboxes is None:
+            print(json.dumps(reports[0].as_dict(), indent=2, ensure_ascii=False))
+        else:
+            entries = [{"email": job.email, **report.as_dict()} for job, report in zip(jobs, reports)]
+            print(json.dumps({"mailboxes": entries}, indent=2, ensure_ascii=False))
     else:
-        print(_summary(report))
-    return {
-        Outcome.SYNCED: EXIT_SYNCED,
-        Outcome.SYNCED_WITH_ERRORS: EXIT_SYNCED_WITH_ERRORS,
-        Outcome.FAILED: EXIT_FAILED,
-        Outcome.STOPPED: EXIT_STOPPED,
-    }[report.outcome]
+        print("\n".join(_summary(report) for report in reports))
+    outcomes = {report.outcome for report in reports}
+    return next(code for outcome, code in _EXIT_CODES.items() if outcome in outcomes)
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -251,16 +391,19 @@ def _run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_progress(sync: MailboxSync, done: threading.Event) -> None:
+def _report_progress(running: dict[int, MailboxSync], lock: threading.Lock, done: threading.Event) -> None:
     while not done.wait(2.0):
-        p = sync.progress.snapshot()
-        print(
-            f"[{p['seconds']:.0f}s] folder {p['folders_done']}/{p['folders_total']} {p['current_folder'] or ''} "
-            f"copied {p['messages_copied']}/{p['messages_total']} ({p['messages_per_second']}/s) "
-            f"skipped {p['messages_skipped']}",
-            file=sys.stderr,
-            flush=True,
-        )
+        with lock:
+            syncs = [running[n] for n in sorted(running)]
+        for sync in syncs:
+            p = sync.progress.snapshot()
+            print(
+                f"[{p['seconds']:.0f}s] {sync.key}: folder {p['folders_done']}/{p['folders_total']} "
+                f"{p['current_folder'] or ''} copied {p['messages_copied']}/{p['messages_total']} "
+                f"({p['messages_per_second']}/s) skipped {p['messages_skipped']}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

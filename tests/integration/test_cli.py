@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import NewUser
 from tests.servers.dovecot import DovecotServer
+from tests.integration.test_sync import content, renamed
 from tests.servers.mailbox import fill, snapshot
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,99 @@ def test_self_signed_certificate_needs_accept_untrusted_certificates(
     accepted = mailshift(*args, "--accept-untrusted-certificates", env=env)
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads(accepted.stdout)["messages_copied"] == 3
+
+
+def _csv(rows: list[tuple[str, str, str]]) -> str:
+    quoted = ['"' + cell.replace('"', '""') + '"' for row in rows for cell in row]
+    lines = [",".join(quoted[i : i + 3]) for i in range(0, len(quoted), 3)]
+    return "EmailAddress,UserName,Password\r\n" + "\r\n".join(lines) + "\r\n"
+
+
+def test_mailboxes_csv_copies_every_mailbox_in_one_process(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """``--mailboxes`` takes the CSV file New-MigrationBatch reads: each row's source login,
+    each mailbox into its own target account, two at a time, one failure not stopping the
+    others, and the same state keys as one-mailbox runs (a later single run continues)."""
+    sources = [new_user(dovecot_slash) for _ in range(3)]
+    for n, (user, _) in enumerate(sources):
+        fill(dovecot_slash, user, {"INBOX": 20 + n, "Sent Items": 3, "Projekte/Überblick": 2 + n})
+    emails = [f"{user}@cli.test" for user, _ in sources]
+    for email in emails:
+        dovecot_dot.add_user(email, "unused-" + email)
+    rows = [(emails[0], sources[0][0], sources[0][1]), (emails[1], sources[1][0], sources[1][1]),
+            (emails[2], sources[2][0], "Wr0ng,\"pass\"")]
+    mailboxes = tmp_path / "users.csv"
+    mailboxes.write_text(_csv(rows), encoding="utf-8")
+    env = dict(os.environ, MAILSHIFT_TARGET_PASSWORD=dovecot_dot.master_password)
+    env.pop("MAILSHIFT_SOURCE_PASSWORD", None)  # the file carries the source passwords
+    target = ["--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "None",
+              "--target-user", "{EmailAddress}*" + dovecot_dot.master_user]
+    state = tmp_path / "state.db"
+    args = ["sync", "--source-host", dovecot_slash.host, "--source-port", str(dovecot_slash.port),
+            "--source-security", "None", *target, "--mailboxes", str(mailboxes), "--parallel", "2",
+            "--state", str(state), "--json"]
+    first = mailshift(*args, env=env)
+    assert first.returncode == 1, first.stderr  # one mailbox failed
+    entries = json.loads(first.stdout)["mailboxes"]
+    assert [e["email"] for e in entries] == emails
+    assert [e["outcome"] for e in entries] == ["Synced", "Synced", "Failed"]
+    assert [e["messages_copied"] for e in entries] == [25, 27, 0]
+    assert "refused the credentials" in entries[2]["error"]
+    for (user, _), email in zip(sources[:2], emails):
+        assert content(snapshot(dovecot_dot, email)) == content(renamed(snapshot(dovecot_slash, user), {"Sent Items": "Sent"}))
+    secrets_ = [sources[0][1], sources[1][1], "Wr0ng", dovecot_dot.master_password]
+    stored = state.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
+    for secret in secrets_:
+        assert secret not in first.stdout + first.stderr
+        assert secret.encode() not in stored
+
+    rows[2] = (emails[2], sources[2][0], sources[2][1])
+    mailboxes.write_text(_csv(rows), encoding="utf-8")
+    second = mailshift(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert [e["messages_copied"] for e in json.loads(second.stdout)["mailboxes"]] == [0, 0, 29]
+
+    fill(dovecot_slash, sources[1][0], {"INBOX": [b"Subject: late\r\n\r\nnew one\r\n"]})
+    single = mailshift(
+        "sync", *source_args(dovecot_slash, sources[1][0]), *target, "--email", emails[1],
+        "--state", str(state), "--json", env=dict(env, MAILSHIFT_SOURCE_PASSWORD=sources[1][1]),
+    )
+    assert single.returncode == 0, single.stderr
+    assert json.loads(single.stdout)["messages_copied"] == 1  # the same copy, continued
+
+
+def test_mailboxes_csv_usage_errors_and_maildir_template(
+    dovecot_slash: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    (user_a, password_a), (user_b, password_b) = new_user(dovecot_slash), new_user(dovecot_slash)
+    fill(dovecot_slash, user_a, {"INBOX": 4})
+    fill(dovecot_slash, user_b, {"INBOX": 2, "Archive": 1})
+    mailboxes = tmp_path / "users.csv"
+    mailboxes.write_text(_csv([("a@cli.test", user_a, password_a), ("b@cli.test", user_b, password_b)]), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSHIFT_")}
+    base = ["sync", "--source-host", dovecot_slash.host, "--source-port", str(dovecot_slash.port),
+            "--source-security", "None", "--state", str(tmp_path / "s.db")]
+    template = str(tmp_path / "mail" / "{EmailAddress}" / "Maildir")
+
+    same_target = mailshift(*base, "--mailboxes", str(mailboxes), "--target-maildir", str(tmp_path / "one"), env=env)
+    assert same_target.returncode == 2 and "needs its own target: put {EmailAddress}" in same_target.stderr
+    with_user = mailshift(*base, "--mailboxes", str(mailboxes), "--source-user", user_a, "--target-maildir", template, env=env)
+    assert with_user.returncode == 2 and "--source-user cannot be combined with --mailboxes" in with_user.stderr
+    absent = mailshift(*base, "--mailboxes", str(tmp_path / "nope.csv"), "--target-maildir", template, env=env)
+    assert absent.returncode == 2 and "cannot read the mailbox list" in absent.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"EmailAddress,UserName\r\na@cli.test,{user_a}\r\nnot-an-address,{user_b}\r\n", encoding="utf-8")
+    refused = mailshift(*base, "--mailboxes", str(bad), "--target-maildir", template, env=env)
+    assert refused.returncode == 2
+    assert f"the mailbox list {bad} cannot be used" in refused.stderr
+    assert "Password" in refused.stderr and "line 3, column EmailAddress" in refused.stderr
+    no_parallel = mailshift(*base, "--mailboxes", str(mailboxes), "--parallel", "0", "--target-maildir", template, env=env)
+    assert no_parallel.returncode == 2 and "from 1 to 50" in no_parallel.stderr
+
+    copied = mailshift(*base, "--mailboxes", str(mailboxes), "--target-maildir", template, "--json", env=env)
+    assert copied.returncode == 0, copied.stderr
+    assert [e["messages_copied"] for e in json.loads(copied.stdout)["mailboxes"]] == [4, 3]
+    for email, count in (("a@cli.test", 4), ("b@cli.test", 3)):
+        root = tmp_path / "mail" / email / "Maildir"
+        assert sum(1 for p in root.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")) == count
