@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +24,6 @@ from tests.conftest import NewUser
 from tests.servers.dovecot import DovecotServer
 from tests.servers.mailbox import fill
 from tests.servers.service import MailshiftService
-from tests.servers.smtp import SmtpListener
 
 EXCHANGE = "Microsoft.Exchange"
 COMMON = {"Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction", "ErrorVariable", "WarningVariable",
@@ -32,17 +31,9 @@ COMMON = {"Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpListener]:
-    with SmtpListener() as listener:
-        yield listener
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpListener) -> Iterator[MailshiftService]:
-    settings = {"SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "None",
-                "SMTP_SENDER": "mailshift@contoso.edu"}
-    with MailshiftService(tmp_path_factory.mktemp("psrp") / "instance", settings, https=True) as running:
-        yield running
+def service_https() -> bool:
+    """The pool is also opened over HTTPS (see ``service`` in conftest.py)."""
+    return True
 
 
 def wsman(service: MailshiftService, auth: str = "basic", *, https: bool = False, password: str | None = None) -> WSMan:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import winrm
@@ -14,20 +14,6 @@ from tests.servers.dovecot import DovecotServer
 from tests.servers.mailbox import deliver, fill, make_message
 from tests.servers.service import MailshiftService
 from tests.servers.smtp import SmtpListener
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpListener]:
-    with SmtpListener() as listener:
-        yield listener
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpListener) -> Iterator[MailshiftService]:
-    settings = {"SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "None",
-                "SMTP_SENDER": "mailshift@contoso.edu"}
-    with MailshiftService(tmp_path_factory.mktemp("winrm") / "instance", settings) as running:
-        yield running
 
 
 def session(service: MailshiftService, password: str | None = None) -> winrm.Session:
