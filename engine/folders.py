@@ -42,6 +42,8 @@ re-run finds its own earlier work, so it is never a collision.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ __all__ = [
     "Role",
     "SkipReason",
     "UserRootNotFound",
+    "listing_digest",
     "parse_excludes",
     "plan_mailbox",
 ]
@@ -329,6 +332,57 @@ class MailboxPlan:
     excluded: list[tuple[str, str]]
     #: ``(source name, reason)`` for folders left out for any other reason.
     skipped: list[tuple[str, SkipReason]]
+
+
+    def to_json(self, listing: str) -> str:
+        """This plan as text for the state database, tagged with the ``listing`` it was made from."""
+        return json.dumps({
+            "listing": listing,
+            "folders": [[f.source, list(f.path), f.role.value if f.role else None, f.target, f.note] for f in self.folders],
+            "excluded": [list(pair) for pair in self.excluded],
+            "skipped": [[name, reason.value] for name, reason in self.skipped],
+        }, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, listing: str) -> MailboxPlan | None:
+        """The plan :meth:`to_json` stored, if it was made from the same ``listing``.
+
+        Nothing is created by a plan read back (its folders were created when it was made).
+        """
+        try:
+            data = json.loads(text)
+            if data.get("listing") != listing:
+                return None
+            return cls(
+                folders=[FolderPlan(source, tuple(path), Role(role) if role else None, target, note)
+                         for source, path, role, target, note in data["folders"]],
+                create=[],
+                excluded=[(name, pattern) for name, pattern in data["excluded"]],
+                skipped=[(name, SkipReason(reason)) for name, reason in data["skipped"]],
+            )
+        except (ValueError, KeyError, TypeError):
+            return None  # written by another version: plan again
+
+
+#: LIST attributes that say something about a folder's messages, not about its place in the
+#: plan (RFC 3501/5258); a change in them alone does not call for planning again.
+_VOLATILE_ATTRIBUTES = frozenset({"\\marked", "\\unmarked", "\\haschildren", "\\hasnochildren"})
+
+
+def listing_digest(
+    folders: Sequence[RemoteFolder], namespace: Namespace, *, exclude: Sequence[str] = (), user_root: str | None = None,
+) -> str:
+    """A digest of everything :func:`plan_mailbox` reads from the source and the options.
+
+    Equal digests mean the source's folders, the namespace and the options are as they were
+    when a plan was made, so that plan still holds as far as the source is concerned.
+    """
+    listed = sorted(
+        (f.name, f.delimiter or "", sorted(a.lower() for a in f.flags if a.lower() not in _VOLATILE_ATTRIBUTES))
+        for f in folders
+    )
+    text = json.dumps([listed, [namespace.prefix, namespace.delimiter], list(exclude), user_root], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from engine.errors import StateError
 __all__ = ["SCHEMA_VERSION", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
 
 #: The schema this code writes; databases at a lower version are upgraded step by step.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _UPGRADES: dict[int, str] = {
     1: """
@@ -144,6 +144,9 @@ _UPGRADES: dict[int, str] = {
     # a transaction after the client died, so the next run waits for it before copying again.
     3: """
     ALTER TABLE pending ADD COLUMN sent REAL;
+    """,
+    4: """
+    ALTER TABLE mailbox ADD COLUMN plan TEXT;
     """,
 }
 
@@ -274,6 +277,16 @@ class Store:
         with self._tx() as db:
             cur = db.execute("INSERT INTO mailbox(key) VALUES (?)", (key,))
             return int(cur.lastrowid or 0)
+
+    def saved_plan(self, mailbox: int) -> str | None:
+        """The folder plan of the mailbox's last run, as :meth:`save_plan` stored it."""
+        row = self._db.execute("SELECT plan FROM mailbox WHERE id=?", (mailbox,)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
+    def save_plan(self, mailbox: int, plan: str) -> None:
+        """Keep the mailbox's folder plan (text) for the next run."""
+        with self._tx() as db:
+            db.execute("UPDATE mailbox SET plan=? WHERE id=?", (plan, mailbox))
 
     def folder_state(self, mailbox: int, source: str) -> FolderState | None:
         """The stored state of one source folder, or None before its first sync."""

@@ -46,7 +46,7 @@ from engine.errors import (
     Scope,
     Throttled,
 )
-from engine.folders import FolderPlan, MailboxPlan, plan_mailbox
+from engine.folders import FolderPlan, MailboxPlan, listing_digest, plan_mailbox
 from engine.imap import FolderStatus, ImapEndpoint, ImapSession, OutgoingMessage
 from engine.messages import MessageMeta, normalize_flags, target_flags
 from engine.store import Mapped, Pending, Skipped, Store
@@ -496,10 +496,27 @@ class MailboxSync:
                 )
 
     def _make_plan(self) -> MailboxPlan:
-        src, tgt = self._connect_both()
+        """Plan the folders and read every source folder's STATUS.
+
+        A re-sync whose source lists the same folders as at the last run reuses that run's
+        plan, and when the STATUS answers show nothing new in any folder the target is not
+        even connected: a daily incremental sync of an unchanged mailbox costs the target
+        nothing. Otherwise the target's folders are listed and the plan made again.
+        """
+        self._listed = {}
+        saved = self.store.saved_plan(self._mailbox)
+        src = self._connect_both()[0] if saved is None else self._source()
+        listed, namespace = src.list_folders(), src.namespace()
+        listing = listing_digest(listed, namespace, exclude=self.options.exclude, user_root=self.options.user_root)
+        previous = MailboxPlan.from_json(saved, listing) if saved is not None else None
+        if previous is not None:
+            self._listed = self._source_statuses(src, previous.folders)
+            if all(self._unchanged(folder) for folder in previous.folders):
+                return self._use_plan(previous)
+        tgt = self._target()
         plan = plan_mailbox(
-            src.list_folders(),
-            src.namespace(),
+            listed,
+            namespace,
             tgt.list_folders(),
             tgt.namespace(),
             exclude=self.options.exclude,
@@ -510,10 +527,15 @@ class MailboxSync:
                 tgt.create_folder(name)
             except (CommandRefused, FolderError) as exc:
                 raise FolderError(name, f"cannot be created on the target: {exc}") from exc
+        self.store.save_plan(self._mailbox, plan.to_json(listing))
+        unread = [folder for folder in plan.folders if folder.source not in self._listed]
+        self._listed.update(self._source_statuses(src, unread))
+        return self._use_plan(plan)
+
+    def _use_plan(self, plan: MailboxPlan) -> MailboxPlan:
         self._plan = plan
-        self.progress.set(folders_total=len(plan.folders))
-        self._listed = self._source_statuses(src, plan.folders)
         self.progress.set(
+            folders_total=len(plan.folders),
             messages_total=sum(s.get(b"MESSAGES", 0) for s in self._listed.values()),
             bytes_total=sum(s.get(b"SIZE", 0) for s in self._listed.values()),
         )

@@ -129,6 +129,49 @@ def test_second_run_copies_nothing_and_changes_nothing(dovecot_slash: DovecotSer
     assert snapshot(dovecot_dot, target_user) == copied
 
 
+def test_a_re_sync_connects_to_the_target_only_when_the_source_changed(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """A daily incremental sync of an unchanged mailbox reads the source's folder list and
+    STATUS answers and stops there: the target is not connected. New mail, a new folder, or
+    a changed ExcludeFolders list brings the target back (planning again where needed)."""
+    user, password = new_user(dovecot_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(dovecot_slash, user, {"INBOX": 12, "Work": 4, "Junk": 2})
+    source = source_endpoint(dovecot_slash, user, password)
+    real = imap_target(dovecot_dot, target_user)
+    opened: list[int] = []
+
+    def counting() -> Target:
+        opened.append(1)
+        return real()
+
+    state = tmp_path / "s.db"
+    first = run(source, counting, state, exclude=("Junk",))
+    assert first.progress["messages_copied"] == 16 and len(opened) == 1
+
+    opened.clear()
+    quiet = run(source, counting, state, exclude=("Junk",))
+    assert quiet.outcome is Outcome.SYNCED and opened == []
+    assert quiet.folders == first.folders and quiet.excluded == first.excluded
+    assert quiet.progress["folders_total"] == 2 and quiet.progress["messages_total"] == 16
+
+    deliver(dovecot_slash, user, "Work", make_message(900, folder="Work"))
+    newer = run(source, counting, state, exclude=("Junk",))
+    assert newer.progress["messages_copied"] == 1 and len(opened) == 1
+
+    fill(dovecot_slash, user, {"Projects/2026": 3})
+    opened.clear()
+    planned = run(source, counting, state, exclude=("Junk",))
+    assert planned.progress["messages_copied"] == 3 and len(opened) == 1
+    assert {f["source"] for f in planned.folders} == {"INBOX", "Work", "Projects/2026"}
+
+    opened.clear()
+    included = run(source, counting, state)  # Junk no longer excluded: planned again, copied
+    assert included.progress["messages_copied"] == 2 and len(opened) == 1
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(dovecot_slash, user))
+
+
 def test_incremental_sync_carries_new_mail_flags_and_optionally_deletions(
     dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
 ) -> None:

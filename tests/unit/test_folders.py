@@ -20,6 +20,7 @@ from engine.folders import (
     Role,
     SkipReason,
     UserRootNotFound,
+    listing_digest,
     parse_excludes,
     plan_mailbox,
 )
@@ -952,3 +953,27 @@ def test_existing_noselect_target_parent_is_not_created_but_nonexistent_is() -> 
     plan = plan_mailbox([slash("A/1"), slash("B/1")], SLASH, target, SLASH)
 
     assert plan.create == ["A/1", "B", "B/1"]
+
+
+def test_a_plan_stored_as_text_comes_back_only_for_the_same_listing() -> None:
+    source = [
+        RemoteFolder("INBOX", "/", frozenset()),
+        RemoteFolder("Sent Items", "/", frozenset({"\\Sent"})),
+        RemoteFolder("Projekte/Überblick", "/", frozenset()),
+        RemoteFolder("Junk", "/", frozenset()),
+    ]
+    ns = Namespace("", "/")
+    plan = plan_mailbox(source, ns, [], Namespace("INBOX.", "."), exclude=("Junk",))
+    listing = listing_digest(source, ns, exclude=("Junk",))
+    again = MailboxPlan.from_json(plan.to_json(listing), listing)
+    assert again is not None
+    assert again.folders == plan.folders and again.excluded == plan.excluded and again.skipped == plan.skipped
+    assert again.create == []  # created when the plan was made
+    # \\Marked and \\HasChildren say nothing about the plan; a new attribute, folder or option does
+    marked = [RemoteFolder(f.name, f.delimiter, f.flags | {"\\Marked", "\\HasNoChildren"}) for f in source]
+    assert listing_digest(marked, ns, exclude=("Junk",)) == listing
+    assert listing_digest([*source, RemoteFolder("New", "/", frozenset())], ns, exclude=("Junk",)) != listing
+    assert listing_digest(source, ns) != listing
+    assert listing_digest(source, ns, exclude=("Junk",), user_root="Projekte") != listing
+    assert MailboxPlan.from_json(plan.to_json(listing), listing_digest(source, ns)) is None
+    assert MailboxPlan.from_json("{not json", listing) is None
