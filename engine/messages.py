@@ -8,6 +8,7 @@ message has no Message-ID (drafts, some sent items), a hash of its identifying h
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,6 +125,55 @@ def fingerprint(message_id: str | None, internaldate: datetime, size: int, heade
     return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
+#: A header line's start as the email package's parser recognises it: a name of printable
+#: ASCII characters other than the colon, then the colon.
+_FIELD = re.compile(r"[!-9;-~]+:")
+
+
+def _plain_headers(block: bytes) -> dict[str, str] | None:
+    """The first value of each header of a plain header block, as the email package reads it.
+
+    Only for the usual shape: ASCII, CRLF line ends, every line a ``Name: value`` line or its
+    continuation. The value is what ``email.parser.BytesHeaderParser`` (compat32) gives: the
+    text after the colon without leading blanks, continuation lines kept with their CRLF,
+    trailing CR and LF removed. Anything else returns None and the email package reads it.
+    """
+    if not block.isascii():
+        return None
+    out: dict[str, str] = {}
+    name: str | None = None
+    value: list[str] = []
+    for line in block.decode("ascii").split("\r\n"):
+        if "\r" in line or "\n" in line:
+            return None
+        if not line or line[0] not in " \t":
+            if name is not None and name not in out:
+                out[name] = "\r\n".join(value).rstrip("\r\n")
+            if not line:
+                return out
+            field = _FIELD.match(line)
+            if field is None:
+                return None
+            name, value = line[: field.end() - 1].lower(), [line[field.end() :].lstrip(" \t")]
+        elif name is None:
+            return None
+        else:
+            value.append(line)
+    if name is not None and name not in out:
+        out[name] = "\r\n".join(value).rstrip("\r\n")
+    return out
+
+
+def _header_values(block: bytes) -> dict[str, Any]:
+    """:data:`IDENTITY_HEADERS` of a header block (None for a header that is absent)."""
+    plain = _plain_headers(block)
+    if plain is not None:
+        return {name: plain.get(name.lower()) for name in IDENTITY_HEADERS}
+    # The default policy is compat32; naming it would import email.policy (start-up time).
+    parsed = BytesHeaderParser().parsebytes(block)
+    return {name: parsed.get(name) for name in IDENTITY_HEADERS}
+
+
 def meta_from_fetch(
     uid: int, size: int, internaldate: datetime, flags: object, headers: bytes, modseq: int | None
 ) -> MessageMeta:
@@ -137,9 +187,7 @@ def meta_from_fetch(
         headers: The raw ``BODY[HEADER.FIELDS (...)]`` bytes for :data:`IDENTITY_HEADERS`.
         modseq: MODSEQ when the server reported one.
     """
-    # The default policy is compat32; naming it would import email.policy (start-up time).
-    parsed = BytesHeaderParser().parsebytes(headers or b"")
-    values = {name: parsed.get(name) for name in IDENTITY_HEADERS}
+    values = _header_values(headers or b"")
     header_hash = hashlib.sha256(
         "\n".join(" ".join(str(values[n] or "").split()) for n in IDENTITY_HEADERS[1:]).encode(
             "utf-8", "surrogateescape"
