@@ -4,6 +4,11 @@ Importable without pytest: the benchmark uses it too. Each :class:`DovecotServer
 short temporary folder (unix socket paths must stay under 108 bytes) with its own configuration,
 users, TLS certificate, ports, log and mail, and disappears with :meth:`DovecotServer.stop`.
 
+Started by root, mail belongs to ``mail`` and Dovecot runs its services as ``dovecot`` and
+``dovenull``. Started by anybody else, every process runs as the current user and group, unchrooted;
+both need a name (passwd and group entries) and the group may not be root's.
+``tests/integration/test_dovecot_nonroot.py`` runs that path as ``nobody``.
+
 Example::
 
     with DovecotServer(layout="dot") as server:
@@ -61,6 +66,14 @@ _ROOT_MAIL_OWNER = "mail"
 #: Dovecot's default internal user, which runs the auth process when started as root.
 _ROOT_INTERNAL_USER = "dovecot"
 
+#: Services of ours whose ``user`` is Dovecot's internal or login user. Started by anyone but root,
+#: Dovecot runs them as that user (the current one) and would switch them to the group of its
+#: passwd entry, which fails when the current group is another one (``sg``, ``--user uid:gid``).
+_GROUP_SWITCHING_SERVICES = ("anvil", "auth", "imap-login", "stats")
+
+#: Services that Dovecot chroots by default; only root can chroot.
+_CHROOTED_SERVICES = ("anvil", "imap-login")
+
 Layout = Literal["slash", "dot"]
 
 #: Dovecot's default ``auth_username_chars``.
@@ -88,6 +101,39 @@ def dovecot_missing_message() -> str | None:
         f"Dovecot is not installed ({DOVECOT} is missing); the integration tests and the benchmark "
         "need it: run `make test` (or `make system-deps`), which installs dovecot-imapd."
     )
+
+
+def _account_names() -> tuple[str, str]:
+    """Name the current (effective) user and group, which run all of an unprivileged Dovecot.
+
+    Returns:
+        The user name and the group name.
+
+    Raises:
+        DovecotError: The user or the group has no name (Dovecot takes them by name), or the group
+            is root's (Dovecot refuses mail users of gid 0).
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    if gid == 0:
+        raise DovecotError(
+            f"uid {uid} runs with gid 0: Dovecot started by a user other than root gives its mail "
+            "to that group and refuses gid 0; run the tests with another group"
+        )
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        raise DovecotError(
+            f"uid {uid} has no passwd entry: Dovecot started by a user other than root runs as "
+            "that user and needs its name; run the tests as a user listed in /etc/passwd"
+        ) from None
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        raise DovecotError(
+            f"gid {gid} has no group entry: Dovecot started by a user other than root runs with "
+            "that group and needs its name; run the tests with a group listed in /etc/group"
+        ) from None
+    return user, group
 
 
 def _free_port() -> int:
@@ -185,7 +231,7 @@ class DovecotServer:
             owner = pwd.getpwnam(_ROOT_MAIL_OWNER)
             self._mail_uid, self._mail_gid = owner.pw_uid, owner.pw_gid
         else:
-            self._mail_uid, self._mail_gid = os.getuid(), os.getgid()
+            self._mail_uid, self._mail_gid = os.geteuid(), os.getegid()
 
     # ----------------------------------------------------------------- life cycle
 
@@ -234,6 +280,8 @@ class DovecotServer:
             raise DovecotError(missing)
         if self.root != Path():
             raise DovecotError("a DovecotServer starts only once: make a new one")
+        if os.geteuid() != 0:
+            _account_names()  # fail before anything is written
         self.root = Path(tempfile.mkdtemp(prefix="ms-", dir="/tmp"))
         try:
             self._prepare()
@@ -452,16 +500,19 @@ class DovecotServer:
         """Render the instance's dovecot.conf."""
         root = self.root
         identity = f"first_valid_uid = {self._mail_uid}\nfirst_valid_gid = {self._mail_gid}\n"
-        chroot = ""
+        # Settings added to a service block, by service name.
+        service: dict[str, str] = dict.fromkeys(_GROUP_SWITCHING_SERVICES + _CHROOTED_SERVICES, "")
         if os.geteuid() != 0:
-            # Everything runs as the current user, which cannot chroot.
-            me = pwd.getpwuid(os.getuid()).pw_name
-            group = grp.getgrgid(os.getgid()).gr_name
+            # Everything runs as the current user and group, which can neither chroot nor switch.
+            me, group = _account_names()
             identity += (
                 f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                 f"default_internal_group = {group}\n"
             )
-            chroot = "  chroot =\n"
+            for name in _GROUP_SWITCHING_SERVICES:
+                service[name] += f"  group = {group}\n"
+            for name in _CHROOTED_SERVICES:
+                service[name] += "  chroot =\n"
         mail_plugins = [p for p in self.plugins if not p.startswith("imap_")]
         imap_plugins = [p for p in self.plugins if p.startswith("imap_")]
         quota = ""
@@ -530,12 +581,16 @@ namespace inbox {{
 # Nobody may use the penalty socket: Dovecot then disables its auth penalty, which would
 # otherwise delay every login from 127.0.0.1 by up to 15 s after a failed one.
 service anvil {{
-{chroot}  unix_listener anvil-auth-penalty {{
+{service["anvil"]}  unix_listener anvil-auth-penalty {{
     mode = 0
   }}
 }}
+service auth {{
+{service["auth"]}}}
+service stats {{
+{service["stats"]}}}
 service imap-login {{
-{chroot}  inet_listener imap {{
+{service["imap-login"]}  inet_listener imap {{
     port = {self.port}
   }}
   inet_listener imaps {{
