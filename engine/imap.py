@@ -491,7 +491,11 @@ class ImapSession:
             return {}
         with _translated("FETCH bodies"):
             try:
-                data = self.client.fetch(list(uids), ["BODY.PEEK[]"])
+                imap = self.client._imap
+                tag = imap._command("UID", "FETCH", _uid_set(sorted(uids)), "(BODY.PEEK[])")
+                typ, data = imap._command_complete("FETCH", tag)
+                if typ != "OK":
+                    raise IMAPClientError(f"fetch failed: {_text(data)}")
             except IMAPClientAbortError:
                 raise
             except IMAPClientError:
@@ -501,7 +505,13 @@ class ImapSession:
                 for uid in uids:
                     out.update(self.fetch_bodies([uid]))
                 return out
-        return {uid: row[b"BODY[]"] for uid, row in data.items() if isinstance(row.get(b"BODY[]"), bytes)}
+            typ, data = imap._untagged_response(typ, data, "FETCH")
+            bodies = _fast_bodies(data)
+            if bodies is None:
+                parsed = parse_fetch_response(data, False, True)
+                bodies = {uid: row[b"BODY[]"] for uid, row in parsed.items() if isinstance(row.get(b"BODY[]"), bytes)}
+        wanted = set(uids)
+        return {uid: body for uid, body in bodies.items() if uid in wanted}
 
     def fetch_flags(self, uids: Sequence[int], changed_since: int | None) -> dict[int, Any]:
         """FLAGS of ``uids``, only of those changed since a MODSEQ when one is given."""
@@ -691,6 +701,28 @@ _META_LINE = re.compile(
 )
 
 _MetaRow = tuple[int, int, datetime, tuple[bytes, ...], bytes, "int | None"]
+
+#: One message's answer to the body FETCH as Dovecot sends it: ``UID``, then the body as a literal.
+_BODY_LINE = re.compile(rb"\d+ \(UID (\d+) BODY\[\] \{(\d+)\}", re.IGNORECASE)
+
+
+def _fast_bodies(data: list[Any]) -> dict[int, bytes] | None:
+    """The body FETCH answer read with one pattern per message, or None when any part of it has
+    another shape (UID after the body, an unsolicited FETCH): the caller then uses imapclient's
+    general parser for all of it, which gives the same UIDs and bytes."""
+    bodies: dict[int, bytes] = {}
+    position, count = 0, len(data)
+    while position < count:
+        item = data[position]
+        if not (isinstance(item, tuple) and len(item) == 2 and position + 1 < count and data[position + 1] == b")"):
+            return None
+        head, literal = item
+        match = _BODY_LINE.fullmatch(head) if isinstance(head, bytes) and isinstance(literal, bytes) else None
+        if match is None or int(match.group(2)) != len(literal):
+            return None
+        bodies[int(match.group(1))] = literal
+        position += 2
+    return bodies
 
 
 def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:

@@ -4,7 +4,18 @@ import pytest
 
 from engine import defaults
 from engine.errors import ConfigurationError
-from engine.imap import ImapEndpoint, Security, _appenduids, _swapped_master_login, throttle_pause
+from imapclient.response_parser import parse_fetch_response
+
+from engine.imap import (
+    ImapEndpoint,
+    Security,
+    _appenduids,
+    _fast_bodies,
+    _fast_meta,
+    _parsed_meta,
+    _swapped_master_login,
+    throttle_pause,
+)
 
 
 def test_microsoft_backoff_hint_is_followed_and_capped() -> None:
@@ -52,3 +63,39 @@ def test_master_login_halves_swap_only_for_one_star() -> None:
     assert _swapped_master_login("terry.adams") is None
     assert _swapped_master_login("a*b*c") is None
     assert _swapped_master_login("*b") is None
+
+
+def _general_bodies(data: list[object]) -> dict[int, bytes]:
+    parsed = parse_fetch_response(data, False, True)
+    return {uid: row[b"BODY[]"] for uid, row in parsed.items()}
+
+
+def test_body_fetch_answers_in_dovecot_shape_read_like_the_general_parser() -> None:
+    data: list[object] = [(b"1 (UID 17 BODY[] {5}", b"hello"), b")", (b"2 (UID 19 BODY[] {0}", b""), b")",
+                          (b"3 (uid 20 body[] {8}", b"a)\r\nb{1}"), b")"]
+    assert _fast_bodies(data) == _general_bodies(data) == {17: b"hello", 19: b"", 20: b"a)\r\nb{1}"}
+
+
+@pytest.mark.parametrize("data", [
+    [(b"1 (BODY[] {5}", b"hello"), b" UID 17)"],                             # UID after the body
+    [(b"1 (UID 17 BODY[] {5}", b"hello"), b")", b"2 (FLAGS (\\Seen))"],      # unsolicited FETCH
+    [(b"1 (UID 17 BODY[] {6}", b"hello"), b")"],                             # length does not match
+], ids=["uid-last", "unsolicited", "length"])
+def test_other_body_fetch_shapes_go_to_the_general_parser(data: list[object]) -> None:
+    assert _fast_bodies(data) is None
+
+
+def test_metadata_answers_in_dovecot_shape_read_like_the_general_parser() -> None:
+    headers = b"Message-ID: <a@b>\r\nSubject: hi\r\n\r\n"
+    data: list[object] = [
+        (b'4 (UID 40 RFC822.SIZE 1234 INTERNALDATE "02-Mar-2021 10:11:12 +0100" FLAGS (\\Seen $Work) MODSEQ (77) '
+         b"BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)] {%d}" % len(headers), headers), b")",
+        (b'5 (UID 41 RFC822.SIZE 9 INTERNALDATE "03-Mar-2021 00:00:00 -0500" FLAGS () '
+         b"BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)] {2}", b"\r\n"), b")",
+    ]
+    fast = _fast_meta(data)
+    assert fast is not None and fast == _parsed_meta(parse_fetch_response(data, False, True))
+    assert [row[0] for row in fast] == [40, 41] and fast[0][5] == 77 and fast[1][5] is None
+    reordered: list[object] = [(b'4 (FLAGS (\\Seen) UID 40 RFC822.SIZE 1234 INTERNALDATE "02-Mar-2021 10:11:12 +0100" '
+                                b"BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"), b")"]
+    assert _fast_meta(reordered) is None
