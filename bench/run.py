@@ -14,9 +14,12 @@ Steps (see ``bench/README.md`` for what each figure means):
       with a minimal client, each alone; the limit is the smaller of the two. Then a raw COPY
       (both at once, pipelined), for reference: what a minimal client reaches when source,
       target and client share the machine;
-   b. ``mailshift sync`` of every user into fresh target users, ``--parallel`` processes at a
-      time, timed as a whole, each process's peak RSS and CPU time from ``wait4``;
-   c. a no-change re-sync with the same state files;
+   b. ``mailshift sync`` of every user into fresh target users, timed as a whole: by default
+      (``--sync-form csv``) one process copying every user of a migration CSV file
+      (``--mailboxes``), ``--parallel`` mailboxes at a time; with ``--sync-form process`` one
+      process per user, ``--parallel`` processes at a time. Peak RSS and CPU time of each
+      process from ``wait4``;
+   c. a no-change re-sync with the same state database(s);
    d. the migration service (:class:`engine.service.MigrationService`, the production path of
       the daily incremental syncs): one batch of every user, run by the service's worker
       threads in this process at the endpoint's concurrency (``--parallel``), into fresh target
@@ -149,11 +152,32 @@ class CpuMeter:
 # --------------------------------------------------------------------------- sync processes
 
 
+#: The two ways of running the ``mailshift sync`` phases (``--sync-form``): one process copying
+#: every mailbox of a migration CSV file ``--parallel`` at a time (``--mailboxes``), or one process
+#: per mailbox, ``--parallel`` processes at a time.
+SYNC_FORMS = ("csv", "process")
+
+
+@dataclass
+class SyncJob:
+    """One ``mailshift sync`` process to run: its mailboxes (source users, in the order it
+    reports them) and its arguments."""
+
+    label: str  # a name for the process (also in its output files' names)
+    users: list[str]
+    args: list[str]
+    env: dict[str, str]
+    #: With ``--mailboxes``: each user's EmailAddress in the file, by which its summary is found.
+    emails: list[str] = field(default_factory=list)
+
+
 @dataclass
 class SyncRun:
-    """One ``mailshift sync`` process."""
+    """One ``mailshift sync`` process: one mailbox, or every mailbox of a ``--mailboxes`` file."""
 
-    user: str
+    label: str
+    users: list[str]
+    emails: list[str] = field(default_factory=list)
     returncode: int = -1
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
@@ -163,14 +187,49 @@ class SyncRun:
     stderr: str = ""
 
     @property
+    def reports(self) -> list[dict[str, Any]]:
+        """One JSON summary per mailbox, in the order of ``users`` (``{}`` where one is missing):
+        the process's summary, or the entries of its ``{"mailboxes": [...]}``."""
+        if "mailboxes" in self.summary:
+            found = [m for m in self.summary["mailboxes"] if isinstance(m, dict)]
+            if self.emails:  # by address, not by position
+                by_email = {str(m.get("email", "")).lower(): m for m in found}
+                return [by_email.get(email.lower(), {}) for email in self.emails]
+        else:
+            found = [self.summary] if self.summary else []
+        return (found + [{}] * len(self.users))[:len(self.users)]
+
+    @property
     def ok(self) -> bool:
-        return self.returncode == 0 and self.summary.get("outcome") == "Synced"
+        return self.returncode == 0 and all(s.get("outcome") == "Synced" for s in self.reports)
+
+    @property
+    def failures(self) -> list[str]:
+        tail = self.stderr.strip()[-300:]
+        out = [f"{user}: exit {self.returncode}, {s.get('outcome')}: {s.get('error') or s.get('folder_errors') or tail}"
+               for user, s in zip(self.users, self.reports) if s.get("outcome") != "Synced"]
+        if not out and self.returncode != 0:
+            out.append(f"{self.label}: exit {self.returncode}: {tail}")
+        return out
 
     def row(self) -> dict[str, Any]:
-        s = self.summary
+        """The process's figures."""
         return {
-            "user": self.user,
+            "process": self.label,
+            "users": list(self.users),
             "returncode": self.returncode,
+            "process_seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+            "system_cpu_seconds": round(self.system_seconds, 2),
+            "stderr_tail": self.stderr[-2000:] if not self.ok else "",
+        }
+
+    def mailbox_rows(self) -> list[dict[str, Any]]:
+        """Each mailbox's figures, from its JSON summary."""
+        return [{
+            "user": user,
+            "email": s.get("email"),
             "outcome": s.get("outcome"),
             "error": s.get("error"),
             "folder_errors": s.get("folder_errors", []),
@@ -179,30 +238,32 @@ class SyncRun:
             "messages_skipped": s.get("messages_skipped", 0),
             "skipped_items": s.get("skipped_items", []),
             "engine_seconds": s.get("seconds"),
-            "process_seconds": round(self.seconds, 3),
-            "peak_rss_mb": round(self.peak_rss_mb, 1),
-            "cpu_seconds": round(self.cpu_seconds, 2),
-            "stderr_tail": self.stderr[-2000:] if not self.ok else "",
-        }
+        } for user, s in zip(self.users, self.reports)]
 
 
 @dataclass
 class SyncPhase:
-    """All users' syncs of one phase."""
+    """All users' syncs of one phase: one process per user, or one for all (``form``)."""
 
     name: str
+    form: str
     parallel: int
     wall_seconds: float
     runs: list[SyncRun]
     cpu: dict[str, float] = field(default_factory=dict)
 
     @property
+    def reports(self) -> list[dict[str, Any]]:
+        """Every mailbox's JSON summary, in the order of the users (``{}`` where one is missing)."""
+        return [s for run in self.runs for s in run.reports]
+
+    @property
     def messages(self) -> int:
-        return sum(int(r.summary.get("messages_copied", 0)) for r in self.runs)
+        return sum(int(s.get("messages_copied", 0)) for s in self.reports)
 
     @property
     def bytes(self) -> int:
-        return sum(int(r.summary.get("bytes_copied", 0)) for r in self.runs)
+        return sum(int(s.get("bytes_copied", 0)) for s in self.reports)
 
     @property
     def messages_per_second(self) -> float:
@@ -218,13 +279,13 @@ class SyncPhase:
 
     @property
     def failures(self) -> list[str]:
-        return [f"{r.user}: exit {r.returncode}, {r.summary.get('outcome')}: "
-                f"{r.summary.get('error') or r.summary.get('folder_errors') or r.stderr.strip()[-300:]}"
-                for r in self.runs if not r.ok]
+        return [f for r in self.runs for f in r.failures]
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "sync_form": self.form,
             "parallel": self.parallel,
+            "processes_run": len(self.runs),
             "wall_seconds": round(self.wall_seconds, 3),
             "messages": self.messages,
             "bytes": self.bytes,
@@ -237,6 +298,7 @@ class SyncPhase:
             **probe.other_cpu(self.cpu, sum(r.cpu_seconds for r in self.runs)),
             "failures": self.failures,
             "processes": [r.row() for r in self.runs],
+            "mailboxes": [m for r in self.runs for m in r.mailbox_rows()],
         }
 
 
@@ -318,16 +380,16 @@ class Syncs:
         for future in waiting.values():
             future.set_exception(RuntimeError("the sync launcher ended"))
 
-    def _one(self, user: str, args: Sequence[str], env: dict[str, str]) -> SyncRun:
-        run = SyncRun(user)
+    def _one(self, job: SyncJob) -> SyncRun:
+        run = SyncRun(job.label, list(job.users), list(job.emails))
         future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         with self._lock:
             number = next(self._ids)
             self._waiting[number] = future
-        out = self.workdir / f"{user}.{number}.out"
-        err = self.workdir / f"{user}.{number}.err"
+        out = self.workdir / f"{job.label}.{number}.out"
+        err = self.workdir / f"{job.label}.{number}.err"
         request = {
-            "id": number, "argv": [*self.command, "sync", *args], "env": {**os.environ, **env},
+            "id": number, "argv": [*self.command, "sync", *job.args], "env": {**os.environ, **job.env},
             "cwd": str(self.workdir), "stdout": str(out), "stderr": str(err),
         }
         assert self._helper.stdin is not None
@@ -336,7 +398,7 @@ class Syncs:
             self._helper.stdin.flush()
         answer = future.result()
         if "error" in answer:
-            raise RuntimeError(f"cannot run mailshift sync for {user}: {answer['error']}")
+            raise RuntimeError(f"cannot run mailshift sync for {job.label}: {answer['error']}")
         run.returncode = int(answer["returncode"])
         run.seconds = float(answer["seconds"])
         run.peak_rss_mb = answer["maxrss_kb"] / 1024  # kilobytes on Linux
@@ -350,12 +412,16 @@ class Syncs:
         err.unlink()
         return run
 
-    def run(self, name: str, jobs: Sequence[tuple[str, Sequence[str], dict[str, str]]], parallel: int,
+    def run(self, name: str, form: str, jobs: Sequence[SyncJob], parallel: int,
             meter: CpuMeter | None = None) -> SyncPhase:
-        """Run one sync per job, ``parallel`` at a time, and time the whole phase."""
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel))
+        """Run one process per job, ``parallel`` at a time, and time the whole phase.
+
+        ``parallel`` is also recorded as the phase's: in the ``csv`` form there is one job, whose
+        process copies ``--parallel`` mailboxes at a time itself.
+        """
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(parallel, len(jobs))))
         started = time.monotonic()
-        futures = [pool.submit(self._one, user, args, env) for user, args, env in jobs]
+        futures = [pool.submit(self._one, job) for job in jobs]
         try:
             runs = [f.result() for f in futures]
         except BaseException:
@@ -366,7 +432,7 @@ class Syncs:
         finally:
             pool.shutdown(wait=True)
         wall = time.monotonic() - started
-        return SyncPhase(name, parallel, wall, runs, meter.read() if meter else {})
+        return SyncPhase(name, form, parallel, wall, runs, meter.read() if meter else {})
 
     def close(self) -> None:
         """Stop the launcher; it kills the syncs still running (only ours)."""
@@ -682,21 +748,71 @@ class Config:
     repeat: int = 1
     sync_env: dict[str, str] = field(default_factory=dict)
     state_dir: Path | None = None
+    sync_form: str = "csv"  # one of SYNC_FORMS
 
 
 def _port(server: DovecotServer, security: str) -> int:
     return server.ssl_port if security == "Ssl" else server.port
 
 
-def _sync_args(source: DovecotServer, user: str, security: str, state: Path, target: Sequence[str]) -> list[str]:
+def _sync_args(source: DovecotServer, user: str | None, security: str, state: Path, target: Sequence[str]) -> list[str]:
+    """A sync's arguments; without ``user`` the source logins come from a ``--mailboxes`` file."""
     args = [
         "--source-host", source.host, "--source-port", str(_port(source, security)),
-        "--source-security", security, "--source-user", user,
+        "--source-security", security, *(("--source-user", user) if user else ()),
         *target, "--state", str(state), *SYNC_OPTIONS,
     ]
     if security != "None":
         args.append("--accept-untrusted-certificates")
     return args
+
+
+def _csv_text(rows: Sequence[tuple[str, str, str]]) -> str:
+    """An IMAP migration CSV file (``EmailAddress,UserName,Password``, CRLF lines), cells quoted
+    where they need it."""
+    def cell(value: str) -> str:
+        if any(c in value for c in ',"\r\n') or value != value.strip():
+            return '"' + value.replace('"', '""') + '"'
+        return value
+    return "".join(",".join(map(cell, row)) + "\r\n" for row in [("EmailAddress", "UserName", "Password"), *rows])
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file only its owner can read (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+
+
+#: A target of one phase: the target arguments and extra environment of one user's process
+#: (``process`` form, by user number), and of the one ``--mailboxes`` process (``csv`` form).
+_ProcessTarget = Callable[[int], tuple[list[str], dict[str, str]]]
+
+
+def _sync_jobs(cfg: Config, source: DovecotServer, users: Sequence[corpus.UserCorpus], names: Sequence[str],
+               state: Path, csv_file: Path, process_target: _ProcessTarget,
+               csv_target: tuple[list[str], dict[str, str]]) -> list[SyncJob]:
+    """The processes of one sync phase, in the form of ``cfg.sync_form``.
+
+    ``process``: one ``mailshift sync`` per user, its own source login and state file. ``csv``:
+    one ``mailshift sync --mailboxes <csv_file> --parallel <cfg.parallel>`` over all users, the
+    file (written here, 0600) giving each user's target address (``names``), source login and
+    password; one state database for the phase.
+    """
+    if cfg.sync_form == "process":
+        jobs = []
+        for n, u in enumerate(users):
+            target_args, env = process_target(n)
+            jobs.append(SyncJob(u.user, [u.user],
+                                _sync_args(source, u.user, cfg.security, state / f"{u.user}.db", target_args),
+                                {"MAILSHIFT_SOURCE_PASSWORD": u.password, **env, **cfg.sync_env}))
+        return jobs
+    if not csv_file.exists():  # the re-sync reads the initial sync's file
+        _write_private(csv_file, _csv_text([(names[n], u.user, u.password) for n, u in enumerate(users)]))
+    target_args, env = csv_target
+    args = [*_sync_args(source, None, cfg.security, state / "mailboxes.db", target_args),
+            "--mailboxes", str(csv_file), "--parallel", str(cfg.parallel)]
+    return [SyncJob("mailboxes", [u.user for u in users], args, {**env, **cfg.sync_env}, list(names))]
 
 
 def _encoded(server: DovecotServer, folder: str) -> str:
@@ -771,9 +887,9 @@ def _delete_trees(trees: Sequence[Path]) -> None:
 
 def _engine_percent(resync: SyncPhase, initial: SyncPhase) -> float | None:
     """The re-sync's share of the initial sync by the engine's own clock (``seconds`` in each
-    process's JSON summary), summed over the processes: the time without process start."""
+    mailbox's JSON summary), summed over the mailboxes: the time without process start."""
     def total(phase: SyncPhase) -> float:
-        return sum(float(run.summary.get("seconds") or 0.0) for run in phase.runs)
+        return sum(float(s.get("seconds") or 0.0) for s in phase.reports)
     return round(100 * total(resync) / total(initial), 2) if total(initial) else None
 
 
@@ -803,6 +919,7 @@ def bench(cfg: Config) -> dict[str, Any]:
             "sync_options": list(SYNC_OPTIONS),
             "sync_env": dict(cfg.sync_env),
             "state_dir": str(cfg.state_dir) if cfg.state_dir else None,
+            "sync_form": cfg.sync_form,
         },
         "machine": _machine(),
     }
@@ -941,25 +1058,28 @@ def bench(cfg: Config) -> dict[str, Any]:
             trash += [target.home(name) for name in scratch]
 
             # -- sync into IMAP, then a no-change re-sync -----------------------------------------
-            names = [target.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
+            # csv form: target users named by address, reached as the target's master user with
+            # authzid {EmailAddress} (as the service phase does); process form: their own logins.
+            suffix = "@bench.test" if cfg.sync_form == "csv" else ""
+            names = [target.add_user(f"r{rep}u{n:02d}{suffix}", u.password) for n, u in enumerate(users)]
             state = state_root / f"state-imap-{rep}"
             state.mkdir()
-            jobs = [
-                (u.user,
-                 _sync_args(source, u.user, cfg.security, state / f"{u.user}.db",
-                            ["--target-host", target.host, "--target-port", str(_port(target, cfg.security)),
-                             "--target-security", cfg.security, "--target-user", names[n]]),
-                 {"MAILSHIFT_SOURCE_PASSWORD": u.password, "MAILSHIFT_TARGET_PASSWORD": u.password, **cfg.sync_env})
-                for n, u in enumerate(users)
-            ]
+            endpoint = ["--target-host", target.host, "--target-port", str(_port(target, cfg.security)),
+                        "--target-security", cfg.security]
+            jobs = _sync_jobs(
+                cfg, source, users, names, state, workdir / f"mailboxes-imap-{rep}.csv",
+                lambda n: ([*endpoint, "--target-user", names[n]], {"MAILSHIFT_TARGET_PASSWORD": users[n].password}),
+                ([*endpoint, "--target-user", target.master_user, "--target-authzid", "{EmailAddress}"],
+                 {"MAILSHIFT_TARGET_PASSWORD": target.master_password}),
+            )
             _settle()
-            initial = syncs.run("sync_imap", jobs, cfg.parallel, CpuMeter(servers))
+            initial = syncs.run("sync_imap", cfg.sync_form, jobs, cfg.parallel, CpuMeter(servers))
             initials.append(initial)
             say(f"{tag}sync -> IMAP: {initial.wall_seconds:.2f}s, {initial.messages_per_second:.0f} msg/s, "
                 f"{initial.mb_per_second:.1f} MB/s, peak RSS {initial.peak_rss_mb:.0f} MB, "
                 f"target CPU {initial.cpu['target_dovecot_cpu_seconds']:.1f}s")
             _settle()
-            resync = syncs.run("resync_imap", jobs, cfg.parallel, CpuMeter(servers))
+            resync = syncs.run("resync_imap", cfg.sync_form, jobs, cfg.parallel, CpuMeter(servers))
             resyncs.append(resync)
             say(f"{tag}no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
             imap_targets.append(names)  # the last repetition's copies are checked
@@ -974,18 +1094,20 @@ def bench(cfg: Config) -> dict[str, Any]:
 
             # -- sync into Maildir ----------------------------------------------------------------
             if reader:
-                names = [reader.add_user(f"r{rep}u{n:02d}", u.password) for n, u in enumerate(users)]
+                names = [reader.add_user(f"r{rep}u{n:02d}{suffix}", u.password) for n, u in enumerate(users)]
                 state = state_root / f"state-maildir-{rep}"
                 state.mkdir()
-                jobs = [
-                    (u.user,
-                     _sync_args(source, u.user, cfg.security, state / f"{u.user}.db",
-                                ["--target-maildir", str(reader.maildir(names[n]))]),
-                     {"MAILSHIFT_SOURCE_PASSWORD": u.password, **cfg.sync_env})
-                    for n, u in enumerate(users)
-                ]
+                template = str(reader.maildir("{EmailAddress}"))  # <reader>/home/{EmailAddress}/Maildir
+                wrong = [name for name in names if template.replace("{EmailAddress}", name) != str(reader.maildir(name))]
+                if wrong:
+                    raise RuntimeError(f"the Maildir template {template} does not give the reader's Maildir of {wrong}")
+                jobs = _sync_jobs(
+                    cfg, source, users, names, state, workdir / f"mailboxes-maildir-{rep}.csv",
+                    lambda n: (["--target-maildir", str(reader.maildir(names[n]))], {}),
+                    (["--target-maildir", template], {}),
+                )
                 _settle()
-                maildir = syncs.run("sync_maildir", jobs, cfg.parallel, CpuMeter({"source": source}))
+                maildir = syncs.run("sync_maildir", cfg.sync_form, jobs, cfg.parallel, CpuMeter({"source": source}))
                 maildirs.append(maildir)
                 say(f"{tag}sync -> Maildir: {maildir.wall_seconds:.2f}s, {maildir.messages_per_second:.0f} msg/s, "
                     f"{maildir.mb_per_second:.1f} MB/s, peak RSS {maildir.peak_rss_mb:.0f} MB")
@@ -1069,7 +1191,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         target_snaps = _parallel_map(lambda name: snapshot(target, name), imap_targets[-1], 3)
         verify["imap"] = {
             u.user: compare(source_snaps[n], target_snaps[n],
-                            folder_mapping(initials[-1].runs[n].summary, source, target.prefix, target.separator))
+                            folder_mapping(initials[-1].reports[n], source, target.prefix, target.separator))
             for n, u in enumerate(users)
         }
         del target_snaps
@@ -1079,7 +1201,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         for n, u in enumerate(users):
             skipped = _skipped_bodies(u, last_service, n)
             check = compare(_without(source_snaps[n], skipped), service_snaps[n],
-                            folder_mapping(initials[-1].runs[n].summary, source, target.prefix, target.separator))
+                            folder_mapping(initials[-1].reports[n], source, target.prefix, target.separator))
             check["skipped_as_too_large"] = len(skipped)
             verify["service"][u.user] = check
         del service_snaps
@@ -1088,7 +1210,7 @@ def bench(cfg: Config) -> dict[str, Any]:
                 _give_tree(reader, reader.maildir(name))
             md_snaps = _parallel_map(lambda name: snapshot(reader, name), md_targets[-1], 3)
             verify["maildir"] = {
-                u.user: compare(source_snaps[n], md_snaps[n], folder_mapping(maildirs[-1].runs[n].summary, source, "", "."))
+                u.user: compare(source_snaps[n], md_snaps[n], folder_mapping(maildirs[-1].reports[n], source, "", "."))
                 for n, u in enumerate(users)
             }
         verify["seconds"] = round(time.monotonic() - t0, 1)
@@ -1191,6 +1313,40 @@ def _mark(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
+def _per_process(results: dict[str, Any]) -> list[str]:
+    """The "Per sync process" table: each process of the fastest run of each sync phase, and in the
+    ``csv`` form (one process for all mailboxes) each mailbox's engine seconds and messages."""
+    keys = [key for key in ("sync_imap", "resync_imap", "sync_maildir") if key in results]
+    phases = " | ".join({"sync_imap": "initial sync -> IMAP", "resync_imap": "re-sync",
+                         "sync_maildir": "sync -> Maildir"}[key] for key in keys)
+    sizes = {m["user"]: m for m in results["sync_imap"].get("mailboxes", [])}
+    lines = ["", f"Per sync process (fastest run) -- {phases}: seconds, peak RSS, CPU s"]
+    per: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        for proc in results[key].get("processes", []):
+            per[proc["process"]].append(
+                f"{proc['process_seconds']:6.2f}s {proc['peak_rss_mb']:4.0f} MB {proc['cpu_seconds']:5.2f}")
+    csv_form = results["config"].get("sync_form") == "csv"
+    for label, cells in per.items():
+        if csv_form:
+            head = f"one process, {len(sizes)} mailboxes, {results['config']['parallel']} at a time:"
+        else:
+            m = sizes.get(label, {})
+            head = f"{label} {m.get('messages_copied', 0):>5} msgs {m.get('bytes_copied', 0) / 1e6:6.1f} MB:"
+        lines.append(f"  {head} " + " | ".join(cells))
+    if csv_form:
+        lines += ["", f"Per mailbox in that process (fastest run) -- {phases}: engine seconds, messages copied"]
+        per = defaultdict(list)
+        for key in keys:
+            for m in results[key].get("mailboxes", []):
+                per[m["user"]].append(f"{m['engine_seconds'] or 0:7.3f}s {m['messages_copied']:>5} msgs")
+        for user, cells in per.items():
+            m = sizes.get(user, {})
+            lines.append(f"  {user} {(m.get('email') or ''):<20} {m.get('bytes_copied', 0) / 1e6:6.1f} MB: "
+                         + " | ".join(cells))
+    return lines
+
+
 def report(results: dict[str, Any]) -> str:
     """The figures as text tables."""
     c, p, cfg, machine = results["corpus"], results["probe"], results["config"], results["machine"]
@@ -1200,6 +1356,10 @@ def report(results: dict[str, Any]) -> str:
         f"(median {c['median_message_bytes'] / 1024:.0f} KB, {c['messages_over_1mb']} over 1 MB, largest "
         f"{c['largest_bytes'][-1] / 2**20:.0f} MiB); {cfg['parallel']} users at a time; security {cfg['security']}; "
         f"best of {cfg['repeat']}",
+        "mailshift sync form: " + (
+            f"one process for all mailboxes (--mailboxes CSV --parallel {cfg['parallel']})"
+            if cfg.get("sync_form", "process") == "csv" else
+            f"one process per mailbox, {cfg['parallel']} processes at a time (--sync-form process)"),
         f"machine: {machine['cpus']} CPUs, Dovecot {machine['dovecot'].split()[0]}, Python {machine['python']}, "
         f"commit {machine['commit']}, load average {machine['loadavg_start'][0]} at start, "
         f"{machine['loadavg_end'][0]} at end" + (f"; sync env {cfg['sync_env']}" if cfg["sync_env"] else ""),
@@ -1234,7 +1394,8 @@ def report(results: dict[str, Any]) -> str:
     lines.append(f"{'  re-sync, nothing new':<31}{r['wall_seconds']:>8.2f}{'':>8}{'':>8}"
                  f"{r['percent_of_initial']:>7.1f}%{r['peak_rss_mb']:>7.0f} MB{cpu(r, 'engine_cpu_seconds')}{walls(r)}")
     if r.get("engine_percent_of_initial") is not None:
-        lines.append(f"    by the engine's own clock (no process start): {r['engine_percent_of_initial']:.1f} % of the initial")
+        lines.append(f"    by the engine's own clock (sum over mailboxes, no process start): "
+                     f"{r['engine_percent_of_initial']:.1f} % of the initial")
     if "service_imap" in results:
         v, w = results["service_imap"], results["service_resync"]
         lines.append(row("service -> IMAP (threads)", v, f"{v['ratio_to_probe_limit']:.2f}", None, "engine_cpu_seconds")
@@ -1268,18 +1429,7 @@ def report(results: dict[str, Any]) -> str:
             if share > 0.1:
                 lines.append(f"  WARNING: other work used {100 * share:.0f} % of the CPUs during the fastest "
                              f"{label} run: its figures are pessimistic")
-    lines += [
-        "",
-        "Per sync process (fastest run) -- initial sync -> IMAP | re-sync | sync -> Maildir: seconds, peak RSS, CPU s",
-    ]
-    per: dict[str, list[str]] = defaultdict(list)
-    for key in ("sync_imap", "resync_imap", "sync_maildir"):
-        for proc in results.get(key, {}).get("processes", []):
-            per[proc["user"]].append(f"{proc['process_seconds']:6.2f}s {proc['peak_rss_mb']:4.0f} MB {proc['cpu_seconds']:5.2f}")
-    sizes = {proc["user"]: proc for proc in results["sync_imap"]["processes"]}
-    for user, cells in per.items():
-        proc = sizes[user]
-        lines.append(f"  {user} {proc['messages_copied']:>5} msgs {proc['bytes_copied'] / 1e6:6.1f} MB: " + " | ".join(cells))
+    lines += _per_process(results)
     if "service_imap" in results:
         lines += ["", "Per user in the service (fastest run) -- initial | re-sync: engine seconds, messages copied, skipped"]
         for a, b in zip(results["service_imap"]["users"], results["service_resync"]["users"]):
@@ -1320,6 +1470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="run the timed phases this many times and report the fastest (default 3)")
     parser.add_argument("--no-maildir", action="store_true", help="skip the sync into Maildir trees")
+    parser.add_argument("--sync-form", choices=SYNC_FORMS, default="csv",
+                        help="csv (default): each mailshift sync phase is one process over a migration CSV file "
+                        "(--mailboxes, --parallel mailboxes at a time); process: one process per mailbox, "
+                        "--parallel processes at a time")
     parser.add_argument("--sync-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment of the sync processes, for what-if runs (e.g. PYTHONOPTIMIZE=1)")
     parser.add_argument("--state-dir", type=Path, metavar="DIR",
@@ -1335,7 +1489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return 2
     cfg = Config(args.users, args.messages, args.parallel, args.seed, args.security, not args.no_maildir, args.output,
-                 args.repeat, dict(item.split("=", 1) for item in args.sync_env), args.state_dir)
+                 args.repeat, dict(item.split("=", 1) for item in args.sync_env), args.state_dir, args.sync_form)
     try:
         with _terminated_as_exit():
             results = bench(cfg)
