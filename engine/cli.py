@@ -334,6 +334,8 @@ def _run_sync(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     memory = MemoryBudget(defaults.PROCESS_IN_FLIGHT_BYTES) if len(jobs) > 1 else None
+    if len(jobs) > 1:
+        Store(args.state).close()  # create or upgrade the database once, before the threads open it
     running: dict[int, MailboxSync] = {}
     lock = threading.Lock()
 

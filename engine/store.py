@@ -222,12 +222,26 @@ class Store:
             self._db = sqlite3.connect(
                 self.path, timeout=defaults.SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._upgrade()
+            self._prepare()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state database {self.path} cannot be read: {exc}") from exc
+
+    def _prepare(self) -> None:
+        """Settings and schema. Connections opening a new file at the same moment can get
+        "database is locked" at once, without SQLite's busy wait (switching a new file to WAL
+        takes an exclusive lock): such a connection tries again, within the busy timeout."""
+        deadline = time.monotonic() + defaults.SQLITE_BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._upgrade()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def _upgrade(self) -> None:
         if self._version() == SCHEMA_VERSION:

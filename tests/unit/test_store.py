@@ -87,33 +87,35 @@ def test_uidvalidity_restart_keeps_old_rows_as_stale(tmp_path: Path) -> None:
 
 
 def test_many_connections_opening_a_new_database_at_once_create_it_once(tmp_path: Path) -> None:
-    """``mailshift sync --mailboxes`` opens one connection per mailbox on the same new file at
-    the same moment: only one may create the tables, the others must find them."""
+    """``mailshift sync --mailboxes`` and the service's workers open connections on the same new
+    file at the same moment: only one may create the tables, the others must find them, and
+    none may fail with "database is locked" (switching a new file to WAL skips the busy wait)."""
     import threading
 
-    path = tmp_path / "state.db"
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
+    for round_ in range(20):
+        path = tmp_path / f"state-{round_}.db"
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
 
-    def open_one(n: int) -> None:
-        start.wait()
-        try:
-            store = Store(path)
+        def open_one(n: int) -> None:
+            start.wait()
             try:
-                store.mailbox(f"mailbox {n}")
-            finally:
-                store.close()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
+                store = Store(path)
+                try:
+                    store.mailbox(f"mailbox {n}")
+                finally:
+                    store.close()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
 
-    threads = [threading.Thread(target=open_one, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
-    store = Store(path)
-    try:
-        assert {store.mailbox(f"mailbox {n}") for n in range(8)} == set(range(1, 9))
-    finally:
-        store.close()
+        threads = [threading.Thread(target=open_one, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        store = Store(path)
+        try:
+            assert {store.mailbox(f"mailbox {n}") for n in range(8)} == set(range(1, 9))
+        finally:
+            store.close()
