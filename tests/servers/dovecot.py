@@ -202,6 +202,7 @@ class DovecotServer:
         max_mail_size: int | None = None,
         fsync: bool = False,
         plugins: Sequence[str] = (),
+        base_dir: str | Path = "/tmp",
     ) -> None:
         """Prepare an instance; nothing runs before :meth:`start`.
 
@@ -210,6 +211,8 @@ class DovecotServer:
             max_mail_size: When set, the quota plugin rejects APPENDs of larger messages.
             fsync: Fsync mail like production servers do (slower); off by default for tests.
             plugins: Extra Dovecot mail plugins; names starting with ``imap_`` load for IMAP only.
+            base_dir: Where the instance's folder is made (its unix sockets must stay under
+                108 bytes): e.g. ``/dev/shm`` to keep its mail off the disk other instances use.
         """
         if layout not in ("slash", "dot"):
             raise ValueError(f"unknown layout {layout!r}: use 'slash' or 'dot'")
@@ -219,6 +222,7 @@ class DovecotServer:
         self.max_mail_size = max_mail_size
         self.fsync = fsync
         self.plugins = tuple(plugins)
+        self.base_dir = Path(base_dir)
         self.master_user = "master"
         self.master_password = secrets.token_hex(8)
         self.users: dict[str, str] = {}
@@ -282,7 +286,7 @@ class DovecotServer:
             raise DovecotError("a DovecotServer starts only once: make a new one")
         if os.geteuid() != 0:
             _account_names()  # fail before anything is written
-        self.root = Path(tempfile.mkdtemp(prefix="ms-", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix="ms-", dir=self.base_dir))
         try:
             self._prepare()
             for attempt in range(1, _START_ATTEMPTS + 1):
