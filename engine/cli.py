@@ -28,7 +28,7 @@ from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
 from engine.imap import LOGIN_PLACEHOLDER, ImapEndpoint, Security
 from engine.store import Store
-from engine.sync import MailboxSync, MemoryBudget, Outcome, SyncOptions, SyncReport
+from engine.sync import MailboxSync, MemoryBudget, Outcome, SyncOptions, SyncReport, keep_large_blocks_out_of_the_heap
 from engine.targets import ImapTarget, Target
 
 __all__ = ["add_commands", "build_parser", "guarded", "main", "run_command", "setup_logging"]
@@ -327,6 +327,7 @@ _EXIT_CODES = {
 
 def _run_sync(args: argparse.Namespace) -> int:
     parse_excludes(args.exclude_folder)  # a bad pattern is a usage error, reported before connecting
+    keep_large_blocks_out_of_the_heap()
     targets = _Targets(args)
     jobs = _csv_jobs(args, targets) if args.mailboxes is not None else [_one_job(args, targets)]
     stop = threading.Event()
@@ -381,6 +382,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     from engine.scheduler import TargetSettings
     from engine.service import MigrationService
 
+    keep_large_blocks_out_of_the_heap()
     target = TargetSettings(maildir=args.target_maildir) if args.target_maildir else None
     service = MigrationService(args.instance, target=target, poll_seconds=args.poll_seconds)
     halt = threading.Event()

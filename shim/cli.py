@@ -101,6 +101,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from shim.app import create_app
 
+    from engine.sync import keep_large_blocks_out_of_the_heap
+
+    keep_large_blocks_out_of_the_heap()  # the service copies mailboxes on its worker threads
     app = create_app(_config_overrides(args))
     config = app.config
     servers = [wsgi.Server((config["HOST"], int(config["PORT"])), app, numthreads=32, request_queue_size=64,
