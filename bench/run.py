@@ -1487,7 +1487,7 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=6, help="mailboxes (default 6)")
-    parser.add_argument("--messages", type=int, default=2000, help="messages per mailbox (default 2000)")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per mailbox (default 5000)")
     parser.add_argument("--parallel", type=int, default=2,
                         help="users at a time, for the probe and the syncs (default 2: the best aggregate on 2 cores)")
     parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED, help="corpus seed")
