@@ -706,44 +706,47 @@ _MetaRow = tuple[int, int, datetime, tuple[bytes, ...], bytes, "int | None"]
 _BODY_LINE = re.compile(rb"\d+ \(UID (\d+) BODY\[\] \{(\d+)\}", re.IGNORECASE)
 
 
-def _fast_bodies(data: list[Any]) -> dict[int, bytes] | None:
-    """The body FETCH answer read with one pattern per message, or None when any part of it has
-    another shape (UID after the body, an unsolicited FETCH): the caller then uses imapclient's
-    general parser for all of it, which gives the same UIDs and bytes."""
-    bodies: dict[int, bytes] = {}
+def _literal_answers(data: list[Any], pattern: re.Pattern[bytes], size_group: int) -> list[tuple[re.Match[bytes], bytes]] | None:
+    """Each message's FETCH answer as ``(match of its line, its literal)``, when every answer is
+    one line matching ``pattern`` that ends with a literal of the size in ``size_group``, then
+    the closing parenthesis; None when any part has another shape (items in another order, a
+    section sent as a quoted string, an unsolicited FETCH)."""
+    answers: list[tuple[re.Match[bytes], bytes]] = []
     position, count = 0, len(data)
     while position < count:
         item = data[position]
         if not (isinstance(item, tuple) and len(item) == 2 and position + 1 < count and data[position + 1] == b")"):
             return None
         head, literal = item
-        match = _BODY_LINE.fullmatch(head) if isinstance(head, bytes) and isinstance(literal, bytes) else None
-        if match is None or int(match.group(2)) != len(literal):
+        match = pattern.fullmatch(head) if isinstance(head, bytes) and isinstance(literal, bytes) else None
+        if match is None or int(match.group(size_group)) != len(literal):
             return None
-        bodies[int(match.group(1))] = literal
+        answers.append((match, literal))
         position += 2
-    return bodies
+    return answers
+
+
+def _fast_bodies(data: list[Any]) -> dict[int, bytes] | None:
+    """The body FETCH answer read with one pattern per message, or None for another shape (UID
+    after the body, an unsolicited FETCH): the caller then uses imapclient's general parser for
+    all of it, which gives the same UIDs and bytes."""
+    answers = _literal_answers(data, _BODY_LINE, 2)
+    return None if answers is None else {int(match.group(1)): literal for match, literal in answers}
 
 
 def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:
-    """The metadata FETCH answer read with one pattern per message, or None when any part of it
-    has another shape (items in another order, a header section sent as a quoted string, an
-    unsolicited FETCH): the caller then uses imapclient's general parser for all of it.
+    """The metadata FETCH answer read with one pattern per message, or None for another shape:
+    the caller then uses imapclient's general parser for all of it.
 
     Yields exactly what the general parser gives: the same integers, the INTERNALDATE parsed by
     the same imapclient function, the flags as the atoms between the parentheses, and the
     literal's bytes.
     """
+    answers = _literal_answers(data, _META_LINE, 6)
+    if answers is None:
+        return None
     rows: list[_MetaRow] = []
-    position, count = 0, len(data)
-    while position < count:
-        item = data[position]
-        if not (isinstance(item, tuple) and len(item) == 2 and position + 1 < count and data[position + 1] == b")"):
-            return None
-        head, literal = item
-        match = _META_LINE.fullmatch(head) if isinstance(head, bytes) and isinstance(literal, bytes) else None
-        if match is None or int(match.group(6)) != len(literal):
-            return None
+    for match, literal in answers:
         try:
             date = parse_to_datetime(match.group(3), normalise=False)
         except ValueError:
@@ -751,7 +754,6 @@ def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:
         modseq = match.group(5)
         rows.append((int(match.group(1)), int(match.group(2)), date, tuple(match.group(4).split()), literal,
                      int(modseq) if modseq is not None else None))
-        position += 2
     return rows
 
 
