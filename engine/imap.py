@@ -539,10 +539,59 @@ class ImapSession:
         Raises:
             ItemRejected: The server refused the messages (the whole transaction when several).
         """
+        return self.start_append(folder, messages, on_sent=on_sent)()
+
+    def start_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> Callable[[], list[int | None]]:
+        """Send an append as :meth:`append` does and return what reads its answer.
+
+        Where the server takes non-synchronizing literals (LITERAL+) the whole command is
+        written now, and the caller may do other work (record the previous chunk, prepare the
+        next) while the server stores the messages; the returned callable then waits for the
+        answer. Otherwise the append runs here, and the callable gives its outcome.
+
+        The returned callable returns the UIDs as :meth:`append` does, or raises
+        ItemRejected.
+        """
+        pipelined = "LITERAL+" in self.capabilities and (len(messages) == 1 or "MULTIAPPEND" in self.capabilities)
+        if not pipelined:
+            try:
+                uids = self._append_now(folder, messages, on_sent)
+            except ItemRejected as exc:
+                refusal = exc
+
+                def refused() -> list[int | None]:
+                    raise refusal
+
+                return refused
+            return lambda: uids
+        try:
+            with _translated(f"APPEND to {folder!r}"):
+                tag = self._write_append(folder, messages, on_sent)
+        except CommandRefused as exc:  # BAD: the server could not take this message as sent
+            raise _append_refusal(folder, str(exc)) from exc
+
+        def answer() -> list[int | None]:
+            try:
+                with _translated(f"APPEND to {folder!r}"):
+                    typ, data = self.client._imap._command_complete("APPEND", tag)
+            except CommandRefused as exc:
+                raise _append_refusal(folder, str(exc)) from exc
+            if _text(typ).upper() != "OK":
+                raise _append_refusal(folder, _text(data))
+            return _appenduids(_text(data), len(messages))
+
+        return answer
+
+    def _append_now(
+        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None
+    ) -> list[int | None]:
+        """The append of a server without LITERAL+ (or MULTIAPPEND), answered before returning."""
         if len(messages) > 1 and "MULTIAPPEND" not in self.capabilities:
             out: list[int | None] = []
             for number, message in enumerate(messages):
-                out.extend(self.append(folder, [message], on_sent=on_sent if number == 0 else None))
+                out.extend(self._append_now(folder, [message], on_sent if number == 0 else None))
             return out
         try:
             with _translated(f"APPEND to {folder!r}"):
@@ -553,36 +602,21 @@ class ImapSession:
             raise _append_refusal(folder, text)
         return _appenduids(text, len(messages))
 
-    def _send_append(
-        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None = None
-    ) -> tuple[str, str]:
-        """Send one APPEND (MULTIAPPEND when several) without copying the bodies.
+    def _write_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None
+    ) -> bytes:
+        """Write one APPEND with non-synchronizing literals (LITERAL+) and return its tag.
 
         imapclient joins each literal with its announcement before sending, which costs two
         copies of every message; here each body goes to the socket as it is, so memory stays
         at one copy of the chunk however large a message is.
-
-        Returns:
-            The tagged status (OK, NO) and the response text.
         """
         imap = self.client._imap
-        plus = "LITERAL+" in self.capabilities
-        tag = imap._new_tag()
+        tag: bytes = imap._new_tag()
         pending: list[bytes] = [tag + b" APPEND " + self.client._normalise_folder(folder)]
         size = 0
         for message in messages:
-            flags = " ".join(sorted(message.flags))
-            date = datetime_to_INTERNALDATE(message.internaldate)
-            pending.append(b' (%s) "%s" {%d%s}\r\n' % (flags.encode("ascii"), date.encode("ascii"),
-                                                         len(message.body), b"+" if plus else b""))
-            if not plus:
-                imap.send(b"".join(pending))
-                pending, size = [], 0
-                # Wait for the go-ahead; a server refusing early answers the command instead.
-                while imap._get_response() is not None:
-                    if imap.tagged_commands.get(tag):
-                        typ, data = imap._command_complete("APPEND", tag)
-                        return _text(typ).upper(), _text(data)
+            pending.append(_literal_announcement(message, b"+"))
             if len(message.body) >= _SEND_DIRECT_BYTES:
                 imap.send(b"".join(pending))  # a large body goes out as it is, never copied
                 imap.send(message.body)
@@ -599,6 +633,31 @@ class ImapSession:
         if on_sent is not None:
             on_sent()
         imap.send(b"".join(pending))
+        return tag
+
+    def _send_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None = None
+    ) -> tuple[str, str]:
+        """Send one APPEND (MULTIAPPEND when several), each literal after the server's go-ahead
+        (a server without LITERAL+), and read the answer.
+
+        Returns:
+            The tagged status (OK, NO) and the response text.
+        """
+        imap = self.client._imap
+        tag = imap._new_tag()
+        prefix = tag + b" APPEND " + self.client._normalise_folder(folder)
+        for number, message in enumerate(messages):
+            imap.send((prefix if number == 0 else b"") + _literal_announcement(message, b""))
+            # Wait for the go-ahead; a server refusing early answers the command instead.
+            while imap._get_response() is not None:
+                if imap.tagged_commands.get(tag):
+                    typ, data = imap._command_complete("APPEND", tag)
+                    return _text(typ).upper(), _text(data)
+            imap.send(message.body)
+        if on_sent is not None:
+            on_sent()
+        imap.send(b"\r\n")
         typ, data = imap._command_complete("APPEND", tag)
         return _text(typ).upper(), _text(data)
 
@@ -769,6 +828,13 @@ def _parsed_meta(parsed: dict[int, dict[bytes, Any]]) -> list[_MetaRow]:
         rows.append((uid, int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"], row.get(b"FLAGS", ()), headers or b"",
                      int(modseq[0]) if modseq else None))
     return rows
+
+
+def _literal_announcement(message: OutgoingMessage, plus: bytes) -> bytes:
+    """`` (flags) "date" {size}`` and the line end that precede a message's literal in APPEND."""
+    flags = " ".join(sorted(message.flags))
+    date = datetime_to_INTERNALDATE(message.internaldate)
+    return b' (%s) "%s" {%d%s}\r\n' % (flags.encode("ascii"), date.encode("ascii"), len(message.body), plus)
 
 
 def _uid_set(uids: Sequence[int]) -> str:

@@ -163,6 +163,21 @@ class MaildirTarget:
             refs.append(message.key)
         return refs
 
+    def start_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> Callable[[], list[str | None]]:
+        # Local files: appended here and now, the outcome given later.
+        try:
+            refs = self.append(folder, messages, on_sent=on_sent)
+        except ItemRejected as exc:
+            refusal = exc
+
+            def refused() -> list[str | None]:
+                raise refusal
+
+            return refused
+        return lambda: refs
+
     def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
         present = self._folder(folder).files()
         return {p.key: p.key for p in pending if p.key in present}

@@ -167,6 +167,16 @@ class SyncReport:
 
 
 @dataclass
+class _Sending:
+    """A chunk on its way to the target: its messages as sent, and what reads the answer."""
+
+    chunk: _Chunk
+    outgoing: list[OutgoingMessage]
+    metas: dict[str, MessageMeta]
+    answer: Callable[[], list[str | None]] | None = None
+
+
+@dataclass
 class _Chunk:
     """What the fetching thread hands to the appending one."""
 
@@ -817,19 +827,40 @@ class MailboxSync:
         fetcher.start()
         ended = False
         try:
+            # While the target stores one chunk, the next one's pending rows are written; once
+            # it has answered, the next chunk is sent and then the answered one is recorded.
+            # A chunk's bytes are given back once it is recorded, so when the next chunk is not
+            # there yet (the fetcher may be waiting for exactly those bytes) the chunk in
+            # flight is finished first.
+            sending: _Sending | None = None
             while True:
-                item = chunks.get()
-                if item is None:
-                    break
+                item: _Chunk | BaseException | None
+                if self.stop.is_set():
+                    item = None
+                elif sending is None:
+                    item = chunks.get()
+                else:
+                    try:
+                        item = chunks.get_nowait()
+                    except queue.Empty:
+                        self._record_chunk(plan, status, sending, self._await_chunk(plan, sending))
+                        budget.release(sending.chunk.nbytes)
+                        sending = None
+                        continue
                 if isinstance(item, BaseException):
                     raise item
-                try:
-                    self._append_chunk(plan, status, keywords, item)
-                finally:
-                    budget.release(item.nbytes)
-                    # Not held while waiting for the next chunk: its bytes are given back.
-                    del item
-                self._check_stop()
+                prepared = self._prepare_chunk(plan, status, keywords, item) if item is not None else None
+                del item
+                outcome = self._await_chunk(plan, sending) if sending is not None else None
+                started = self._start_chunk(plan, status, prepared) if prepared is not None else None
+                del prepared
+                if sending is not None and outcome is not None:
+                    self._record_chunk(plan, status, sending, outcome)
+                    budget.release(sending.chunk.nbytes)
+                sending = started
+                if sending is None:
+                    break
+            self._check_stop()
             ended = True
         finally:
             stop.set()
@@ -1007,10 +1038,10 @@ class MailboxSync:
     def _skip(self, plan: FolderPlan, meta: MessageMeta, kind: str, reason: str) -> Skipped:
         return Skipped(plan.source, meta.uid, kind, meta.subject, meta.date or meta.internaldate.isoformat(), meta.size, reason)
 
-    def _append_chunk(
+    def _prepare_chunk(
         self, plan: FolderPlan, status: FolderStatus, keywords: frozenset[str] | None, chunk: _Chunk
-    ) -> None:
-        tgt = self._target()
+    ) -> _Sending:
+        """The chunk's messages as they will be sent, recorded as pending (the uncertain window)."""
         folder_tag = hashlib.sha1(plan.source.encode("utf-8")).hexdigest()[:8]
         outgoing = [
             OutgoingMessage(
@@ -1023,37 +1054,65 @@ class MailboxSync:
             for meta, body in chunk.messages
         ]
         metas = {o.key: meta for o, (meta, _) in zip(outgoing, chunk.messages)}
-        self.store.add_pending(
-            self._mailbox,
-            plan.source,
-            status.uidvalidity,
-            [Pending(metas[o.key].uid, o.key, plan.target, o.fingerprint, o.flags) for o in outgoing],
-        )
-        mapped: list[Mapped] = []
-        skipped = list(chunk.skipped)
-        pairs: list[tuple[OutgoingMessage, str | None]] = []
+        if outgoing:
+            self.store.add_pending(
+                self._mailbox,
+                plan.source,
+                status.uidvalidity,
+                [Pending(metas[o.key].uid, o.key, plan.target, o.fingerprint, o.flags) for o in outgoing],
+            )
+        return _Sending(chunk, outgoing, metas)
+
+    def _start_chunk(self, plan: FolderPlan, status: FolderStatus, sending: _Sending) -> _Sending:
+        """Send the chunk's APPEND; its answer is read by :meth:`_await_chunk`."""
+        if sending.outgoing:
+            sent_uids = [sending.metas[o.key].uid for o in sending.outgoing]
+
+            def sent() -> None:
+                self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sent_uids, time.time())
+
+            sending.answer = self._target().start_append(plan.target, sending.outgoing, on_sent=sent)
+        return sending
+
+    def _await_chunk(
+        self, plan: FolderPlan, sending: _Sending
+    ) -> tuple[list[tuple[OutgoingMessage, str | None]], list[Skipped]]:
+        """The target's answer to a sent chunk: each appended message with its reference, and
+        the skipped ones, the refused ones included (found one by one: a refused MULTIAPPEND
+        stores nothing, RFC 3502)."""
+        skipped = list(sending.chunk.skipped)
+        if sending.answer is None:
+            return [], skipped
         try:
-            if outgoing:
-                sent_uids = [metas[o.key].uid for o in outgoing]
-
-                def sent() -> None:
-                    self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sent_uids, time.time())
-
-                pairs = list(zip(outgoing, tgt.append(plan.target, outgoing, on_sent=sent)))
+            return list(zip(sending.outgoing, sending.answer())), skipped
         except ItemRejected as exc:
-            # A refused MULTIAPPEND stores nothing (RFC 3502): find the culprits one by one.
+            tgt = self._target()
+            pairs: list[tuple[OutgoingMessage, str | None]] = []
             rejected: list[tuple[OutgoingMessage, ItemRejected]] = []
-            if len(outgoing) == 1:
-                rejected.append((outgoing[0], exc))
+            if len(sending.outgoing) == 1:
+                rejected.append((sending.outgoing[0], exc))
             else:
-                for one in outgoing:
+                for one in sending.outgoing:
                     try:
                         pairs.append((one, tgt.append(plan.target, [one])[0]))
                     except ItemRejected as refused:
                         rejected.append((one, refused))
             for one, refusal in rejected:
                 kind = LARGE if refusal.too_large else BAD
-                skipped.append(self._skip(plan, metas[one.key], kind, f"the target refused the message: {refusal}"))
+                skipped.append(self._skip(plan, sending.metas[one.key], kind, f"the target refused the message: {refusal}"))
+            return pairs, skipped
+
+    def _record_chunk(
+        self,
+        plan: FolderPlan,
+        status: FolderStatus,
+        sending: _Sending,
+        outcome: tuple[list[tuple[OutgoingMessage, str | None]], list[Skipped]],
+    ) -> None:
+        """Commit what became of a chunk: copies, skipped items, its pending rows resolved."""
+        pairs, skipped = outcome
+        chunk, metas = sending.chunk, sending.metas
+        mapped: list[Mapped] = []
         copied_bytes = 0
         for message, ref in pairs:
             mapped.append(Mapped(metas[message.key].uid, plan.target, ref, message.fingerprint, message.flags))
@@ -1065,7 +1124,7 @@ class MailboxSync:
             status.uidvalidity,
             mapped=mapped + rematched,
             skipped=skipped,
-            resolved_pending=[metas[o.key].uid for o in outgoing],
+            resolved_pending=[metas[o.key].uid for o in sending.outgoing],
             highest_uid=chunk.highest_uid,
             forget_stale=[row for _, row in chunk.rematched],
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.folders import Namespace, RemoteFolder
+from engine.errors import ItemRejected
 from engine.imap import ImapEndpoint, ImapSession, OutgoingMessage
 from engine.store import Pending
 
@@ -46,6 +47,17 @@ class Target(Protocol):
 
         Raises:
             engine.errors.ItemRejected: The target refused the messages.
+        """
+
+    def start_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> Callable[[], list[str | None]]:
+        """Send an append as :meth:`append` does; return what waits for its outcome.
+
+        The sync records the previous chunk and prepares the next one while the server stores
+        this one. A target that cannot answer later appends here and now: the returned callable
+        then only gives the outcome. The callable returns what :meth:`append` returns, or raises
+        ItemRejected.
         """
 
     def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
@@ -97,6 +109,28 @@ class ImapTarget:
 
     def append(
         self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> list[str | None]:
+        return self.start_append(folder, messages, on_sent=on_sent)()
+
+    def start_append(
+        self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
+    ) -> Callable[[], list[str | None]]:
+        if "UIDPLUS" in self.session.capabilities:
+            answer = self.session.start_append(folder, messages, on_sent=on_sent)
+            return lambda: [str(u) if u is not None else None for u in answer()]
+        try:
+            refs = self._append_without_uidplus(folder, messages, on_sent)
+        except ItemRejected as exc:
+            refusal = exc
+
+            def refused() -> list[str | None]:
+                raise refusal
+
+            return refused
+        return lambda: refs
+
+    def _append_without_uidplus(
+        self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None
     ) -> list[str | None]:
         uidnext = None
         if "UIDPLUS" not in self.session.capabilities:

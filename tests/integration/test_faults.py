@@ -240,8 +240,8 @@ class _DyingTarget:
         self._inner, self._factory, self._late = inner, factory, late
         self.committer: threading.Thread | None = None
 
-    def append(self, folder: str, messages: Sequence[OutgoingMessage],
-               on_sent: Callable[[], None] | None = None) -> list[str | None]:
+    def start_append(self, folder: str, messages: Sequence[OutgoingMessage],
+                     on_sent: Callable[[], None] | None = None) -> Callable[[], list[str | None]]:
         if self._late:
             assert on_sent is not None
             on_sent()

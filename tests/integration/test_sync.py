@@ -645,17 +645,22 @@ class _Watched(ImapTarget):
     def __init__(self, endpoint: ImapEndpoint, log: list[tuple[str, float, int]]) -> None:
         super().__init__(endpoint)
         self._log = log
-        send = self.session._send_append
+        start = self.session.start_append
 
-        def watched(folder: str, messages: Sequence[Any], on_sent: Any = None) -> tuple[str, str]:
+        def watched(folder: str, messages: Sequence[Any], *, on_sent: Any = None) -> Callable[[], list[int | None]]:
             log.append(("append-start", time.monotonic(), len(messages)))
             time.sleep(0.3)
-            try:
-                return send(folder, messages, on_sent)
-            finally:
-                log.append(("append-end", time.monotonic(), len(messages)))
+            answer = start(folder, messages, on_sent=on_sent)
 
-        self.session._send_append = watched  # type: ignore[method-assign]
+            def answered() -> list[int | None]:
+                try:
+                    return answer()
+                finally:
+                    log.append(("append-end", time.monotonic(), len(messages)))
+
+            return answered
+
+        self.session.start_append = watched  # type: ignore[method-assign]
 
 
 def test_chunks_go_out_as_multiappends_while_the_next_chunk_is_fetched(
