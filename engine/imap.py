@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE, parse_to_datetime
@@ -49,12 +49,14 @@ __all__ = [
     "ImapSession",
     "OutgoingMessage",
     "Security",
+    "answered_now",
     "probe_server",
     "throttle_pause",
 ]
 
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Placeholder of a login template, replaced by each mailbox's e-mail address.
 LOGIN_PLACEHOLDER = "{EmailAddress}"
@@ -556,16 +558,7 @@ class ImapSession:
         """
         pipelined = "LITERAL+" in self.capabilities and (len(messages) == 1 or "MULTIAPPEND" in self.capabilities)
         if not pipelined:
-            try:
-                uids = self._append_now(folder, messages, on_sent)
-            except ItemRejected as exc:
-                refusal = exc
-
-                def refused() -> list[int | None]:
-                    raise refusal
-
-                return refused
-            return lambda: uids
+            return answered_now(lambda: self._append_now(folder, messages, on_sent))
         try:
             with _translated(f"APPEND to {folder!r}"):
                 tag = self._write_append(folder, messages, on_sent)
@@ -828,6 +821,21 @@ def _parsed_meta(parsed: dict[int, dict[bytes, Any]]) -> list[_MetaRow]:
         rows.append((uid, int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"], row.get(b"FLAGS", ()), headers or b"",
                      int(modseq[0]) if modseq else None))
     return rows
+
+
+def answered_now(append: Callable[[], _T]) -> Callable[[], _T]:
+    """Run an append here and now; return what gives its outcome later, as a pipelined append's
+    answer does: its result, or the ItemRejected it raised."""
+    try:
+        result = append()
+    except ItemRejected as exc:
+        refusal = exc
+
+        def refused() -> _T:
+            raise refusal
+
+        return refused
+    return lambda: result
 
 
 def _literal_announcement(message: OutgoingMessage, plus: bytes) -> bytes:

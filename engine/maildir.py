@@ -17,7 +17,7 @@ from imapclient import imap_utf7
 
 from engine.errors import FolderError, ItemRejected
 from engine.folders import Namespace, RemoteFolder
-from engine.imap import OutgoingMessage
+from engine.imap import OutgoingMessage, answered_now
 from engine.store import Pending
 
 __all__ = ["MaildirTarget"]
@@ -167,16 +167,7 @@ class MaildirTarget:
         self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
     ) -> Callable[[], list[str | None]]:
         # Local files: appended here and now, the outcome given later.
-        try:
-            refs = self.append(folder, messages, on_sent=on_sent)
-        except ItemRejected as exc:
-            refusal = exc
-
-            def refused() -> list[str | None]:
-                raise refusal
-
-            return refused
-        return lambda: refs
+        return answered_now(lambda: self.append(folder, messages, on_sent=on_sent))
 
     def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
         present = self._folder(folder).files()

@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.folders import Namespace, RemoteFolder
-from engine.errors import ItemRejected
-from engine.imap import ImapEndpoint, ImapSession, OutgoingMessage
+from engine.imap import ImapEndpoint, ImapSession, OutgoingMessage, answered_now
 from engine.store import Pending
 
 __all__ = ["ImapTarget", "Target"]
@@ -118,16 +117,7 @@ class ImapTarget:
         if "UIDPLUS" in self.session.capabilities:
             answer = self.session.start_append(folder, messages, on_sent=on_sent)
             return lambda: [str(u) if u is not None else None for u in answer()]
-        try:
-            refs = self._append_without_uidplus(folder, messages, on_sent)
-        except ItemRejected as exc:
-            refusal = exc
-
-            def refused() -> list[str | None]:
-                raise refusal
-
-            return refused
-        return lambda: refs
+        return answered_now(lambda: self._append_without_uidplus(folder, messages, on_sent))
 
     def _append_without_uidplus(
         self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None
