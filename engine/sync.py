@@ -833,6 +833,11 @@ class MailboxSync:
             # there yet (the fetcher may be waiting for exactly those bytes) the chunk in
             # flight is finished first.
             sending: _Sending | None = None
+
+            def record(answered: _Sending, outcome: tuple[list[tuple[OutgoingMessage, str | None]], list[Skipped]]) -> None:
+                self._record_chunk(plan, status, answered, outcome)
+                budget.release(answered.chunk.nbytes)
+
             while True:
                 item: _Chunk | BaseException | None
                 if self.stop.is_set():
@@ -843,8 +848,7 @@ class MailboxSync:
                     try:
                         item = chunks.get_nowait()
                     except queue.Empty:
-                        self._record_chunk(plan, status, sending, self._await_chunk(plan, sending))
-                        budget.release(sending.chunk.nbytes)
+                        record(sending, self._await_chunk(plan, sending))
                         sending = None
                         continue
                 if isinstance(item, BaseException):
@@ -855,8 +859,7 @@ class MailboxSync:
                 started = self._start_chunk(plan, status, prepared) if prepared is not None else None
                 del prepared
                 if sending is not None and outcome is not None:
-                    self._record_chunk(plan, status, sending, outcome)
-                    budget.release(sending.chunk.nbytes)
+                    record(sending, outcome)
                 sending = started
                 if sending is None:
                     break
