@@ -151,6 +151,9 @@ class SyncReport:
     excluded: list[dict[str, str]] = field(default_factory=list)
     folder_errors: list[str] = field(default_factory=list)
     skipped_items: list[Skipped] = field(default_factory=list)
+    #: Things the administrator should know that did not stop the copy (e.g. what a login
+    #: form cannot carry over).
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (never includes credentials)."""
@@ -162,6 +165,7 @@ class SyncReport:
             "folders": self.folders,
             "excluded": self.excluded,
             "folder_errors": self.folder_errors,
+            "warnings": self.warnings,
             "skipped_items": [vars(s) for s in self.skipped_items],
         }
 
@@ -394,6 +398,10 @@ class MailboxSync:
         self._memory = memory or MemoryBudget(self.options.in_flight_bytes)
         #: Every share taken from ``_memory`` in this run, given back whole when it ends.
         self._budgets: list[_ByteBudget] = []
+        #: This run's folder errors (a folder not copied, the rest of the mailbox copied) and
+        #: warnings, reported in :class:`SyncReport`.
+        self._folder_errors: list[str] = []
+        self._warnings: list[str] = []
 
     # -- connections ----------------------------------------------------------------------
 
@@ -475,7 +483,8 @@ class MailboxSync:
             engine.errors.StateError: The state database failed (a service-level error).
         """
         self._mailbox = self.store.mailbox(self.key)
-        folder_errors: list[str] = []
+        self._folder_errors = folder_errors = []
+        self._warnings = []
         error: str | None = None
         stopped = False
         try:
@@ -522,6 +531,7 @@ class MailboxSync:
             excluded=[{"source": s, "pattern": p} for s, p in (done.excluded if done else [])],
             folder_errors=folder_errors,
             skipped_items=self.store.skipped(self._mailbox),
+            warnings=list(self._warnings),
         )
 
     def _pause(self, seconds: float) -> None:
