@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dovecot-imapd
+# Cyrus IMAP conflicts with dovecot-imapd as a package: its .debs are unpacked here instead.
+CYRUS_CACHE := /var/cache/mailshift/cyrus
 
 .PHONY: run demo test unit integration bench typecheck system-deps venv clean module
 
@@ -15,12 +17,16 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Dovecot for the real-server tests and the benchmark; installed only when missing.
+# Dovecot for the real-server tests and the benchmark, and Cyrus IMAP unpacked beside it
+# (tests/servers/install-cyrus.sh); each installed only when missing.
 system-deps:
 	@if [ -x /usr/sbin/dovecot ]; then :; else \
 	  echo "installing $(APT_PACKAGES) with apt-get"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@if sh tests/servers/install-cyrus.sh --check $(CYRUS_CACHE); then :; else \
+	  $(SUDO) sh tests/servers/install-cyrus.sh $(CYRUS_CACHE); \
 	fi
 
 # The service on embedded defaults: instance/ (SQLite, Maildir target), loopback port 5985.
