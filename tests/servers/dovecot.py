@@ -30,7 +30,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -74,7 +74,15 @@ _GROUP_SWITCHING_SERVICES = ("anvil", "auth", "imap-login", "stats")
 #: Services that Dovecot chroots by default; only root can chroot.
 _CHROOTED_SERVICES = ("anvil", "imap-login")
 
-Layout = Literal["slash", "dot"]
+Layout = Literal["slash", "dot", "slash_dots", "mbox"]
+
+#: Each layout's hierarchy separator, personal prefix and ``mail_location``.
+_LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "slash": ("/", "", "maildir:~/Maildir:LAYOUT=fs"),
+    "dot": (".", "INBOX.", "maildir:~/Maildir"),
+    "slash_dots": ("/", "", "maildir:~/Maildir"),
+    "mbox": (".", "", "mbox:~/mail:INBOX=~/mail/inbox"),
+}
 
 #: Dovecot's default ``auth_username_chars``.
 _USER_NAME = re.compile(r"[A-Za-z0-9._@-]+")
@@ -180,14 +188,19 @@ class DovecotServer:
         host: Always ``"127.0.0.1"``.
         port: Plain IMAP port (STARTTLS offered).
         ssl_port: Implicit-TLS IMAP port.
-        layout: ``"slash"`` (separator "/", no prefix, LAYOUT=fs) or ``"dot"`` (separator ".",
-            prefix "INBOX.", Maildir++).
+        layout: ``"slash"`` (separator "/", no prefix, LAYOUT=fs), ``"dot"`` (separator ".",
+            prefix "INBOX.", Maildir++), ``"slash_dots"`` (separator "/", no prefix, Maildir++
+            on disk: "." is refused in names) or ``"mbox"`` (separator ".", no prefix, mbox
+            files under ``~/mail``: folders holding mail are ``\\NoInferiors``, "/" is refused
+            in names, a message not ending in CRLF gets one).
         separator: The personal namespace's hierarchy separator.
         prefix: The personal namespace's prefix.
         master_user: Name of the master user.
         master_password: Password of the master user.
         max_mail_size: Largest message APPEND accepts, in bytes, or None for no limit.
         fsync: Whether Dovecot fsyncs mail (``mail_fsync = optimized``) or not (``never``).
+        special_use: Folder name -> special-use attribute declared in the configuration; a
+            folder carries its attribute once it exists (none is created in advance).
         root: The instance's folder; everything of the instance is under it.
         ca_file: The server's self-signed certificate (PEM), usable as a trust anchor.
         users: Passwords of the users added so far, by user name.
@@ -203,22 +216,26 @@ class DovecotServer:
         fsync: bool = False,
         plugins: Sequence[str] = (),
         base_dir: str | Path = "/tmp",
+        special_use: Mapping[str, str] | None = None,
     ) -> None:
         """Prepare an instance; nothing runs before :meth:`start`.
 
         Args:
-            layout: Mailbox naming and on-disk layout, ``"slash"`` or ``"dot"``.
+            layout: Mailbox naming and on-disk layout (see the class attributes).
             max_mail_size: When set, the quota plugin rejects APPENDs of larger messages.
             fsync: Fsync mail like production servers do (slower); off by default for tests.
             plugins: Extra Dovecot mail plugins; names starting with ``imap_`` load for IMAP only.
             base_dir: Where the instance's folder is made (its unix sockets must stay under
                 108 bytes): e.g. ``/dev/shm`` to keep its mail off the disk other instances use.
+            special_use: Folder name -> special-use attribute, declared in the configuration
+                without creating the folder (it carries the attribute once it exists);
+                :data:`SPECIAL_USE` when None.
         """
-        if layout not in ("slash", "dot"):
-            raise ValueError(f"unknown layout {layout!r}: use 'slash' or 'dot'")
+        if layout not in _LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(_LAYOUTS)}")
         self.layout: Layout = layout
-        self.separator = "/" if layout == "slash" else "."
-        self.prefix = "" if layout == "slash" else "INBOX."
+        self.separator, self.prefix, self._location = _LAYOUTS[layout]
+        self.special_use = dict(SPECIAL_USE if special_use is None else special_use)
         self.max_mail_size = max_mail_size
         self.fsync = fsync
         self.plugins = tuple(plugins)
@@ -343,7 +360,10 @@ class DovecotServer:
         if name in self.users:
             raise ValueError(f"user {name!r} already exists")
         home = self.home(name)
-        self.make_dirs(home / "Maildir" / "cur", home / "Maildir" / "new", home / "Maildir" / "tmp")
+        if self.layout == "mbox":
+            self.make_dirs(home / "mail")
+        else:
+            self.make_dirs(home / "Maildir" / "cur", home / "Maildir" / "new", home / "Maildir" / "tmp")
         self.users[name] = password
         # One passwd-file per user: Dovecot stats a passwd-file at most once a second and would
         # miss a user appended to a shared file in the same second as another lookup; a new
@@ -531,10 +551,9 @@ class DovecotServer:
                 "}\n"
             )
         mailboxes = "".join(
-            f"  mailbox {name} {{\n    special_use = {flag}\n    auto = no\n  }}\n"
-            for name, flag in SPECIAL_USE.items()
+            f'  mailbox "{name}" {{\n    special_use = {flag}\n    auto = no\n  }}\n'
+            for name, flag in self.special_use.items()
         )
-        location = "maildir:~/Maildir:LAYOUT=fs" if self.layout == "slash" else "maildir:~/Maildir"
         ssl_dh = f"ssl_dh = <{_DH_PARAMS}\n" if _DH_PARAMS.exists() else ""
         return f"""\
 # Generated by tests/servers/dovecot.py for one throwaway test instance.
@@ -568,7 +587,7 @@ userdb {{
   args = username_format=%u {root}/users/%u
 }}
 
-mail_location = {location}
+mail_location = {self._location}
 mail_fsync = {"optimized" if self.fsync else "never"}
 mail_max_userip_connections = 1000
 mail_plugins = $mail_plugins {" ".join(mail_plugins)}
