@@ -1,10 +1,14 @@
-"""Folder planning: which source folders to copy, where each one lands, what to create first.
+"""Folder planning: which source folders to copy, where each one lands, what to create.
 
-Pure logic over plain data, with no IO. The sync LISTs both servers and reads their personal
-NAMESPACE, then :func:`plan_mailbox` answers with a :class:`MailboxPlan`. Names are Unicode
-throughout; modified UTF-7 is the IMAP layer's business.
+Pure logic over plain data, with no IO. The sync LISTs both servers, reads their personal
+NAMESPACE and the source's subscriptions (LSUB), then :func:`plan_mailbox` answers with a
+:class:`MailboxPlan`; :mod:`engine.provision` creates its folders, asking :func:`legal_names`
+for the next name to try when the target refuses one, and mirrors the subscriptions with
+:func:`subscription_changes`. Names are Unicode throughout; modified UTF-7 is the IMAP layer's
+business.
 
-How a source folder becomes a target folder:
+The folder tree is kept: two source folders never land in one target folder. How a source
+folder becomes a target folder:
 
 1. **Logical path.** The personal prefix is removed and the rest is split on the folder's
    delimiter: ``INBOX.Archive.2020`` on a Courier-style server and ``Archive/2020`` on a
@@ -15,24 +19,57 @@ How a source folder becomes a target folder:
    children become top-level folders.
 2. **Role.** The inbox is :attr:`Role.INBOX`; otherwise RFC 6154 SPECIAL-USE (or Gmail's older
    XLIST) attributes decide, and failing those a top-level folder whose name is in
-   :data:`ROLE_NAMES` (English and common localized names).
-3. **Target path.** A folder with a role lands in the target folder with that role: the one
-   carrying the attribute, else an existing top-level folder whose name is in
-   :data:`ROLE_NAMES`, else a new folder named from :data:`CANONICAL_NAMES`. Several source
-   folders with one role merge into it ("Sent" and "Sent Items"), and so do their
-   same-named subfolders. Any other folder keeps its path below its nearest mapped ancestor
-   ("Sent Items/2019" becomes "Sent/2019"). The target name is the target prefix plus the path
-   joined with the target delimiter; ``("INBOX",)`` is always ``INBOX``, while a path below
-   the inbox is joined like any other, so ``("INBOX", "Sub")`` becomes ``INBOX.INBOX.Sub``
-   on a target whose prefix is ``INBOX.``: the path stays lossless and distinct from a
-   top-level ``Sub`` (``INBOX.Sub``).
-4. **Names that cannot be kept.** A path component containing the target's delimiter would
+   :data:`ROLE_NAMES` (English and common localized names). ExcludeFolders tokens
+   (``#SentItems#``) find every source folder of their role.
+3. **Special folders.** Of the source folders of one role, only one is the role's folder: the
+   one carrying the attribute (the first in path order when several do), else the one whose
+   name comes first in :data:`ROLE_NAMES`. It lands in the target folder carrying that role's
+   attribute when the target lists one. When none does, it keeps its own name (never renamed
+   to a usual name such as "Trash", never moved onto a target folder that only has a role's
+   name) and is created with its attribute (:data:`SPECIAL_USE_ATTRIBUTES`, as
+   CREATE-SPECIAL-USE's ``USE``) where the target offers CREATE-SPECIAL-USE; a target that
+   gives the attribute by configuration to that name (Dovecot's ``mailbox "Deleted Items"
+   { special_use = \\Trash }``) gives it to the copy. The other folders of the role keep their
+   own names and are ordinary folders (:attr:`FolderPlan.role` is None). Plans are stable: a
+   folder created with its attribute is found by that attribute on the next run.
+4. **Target path.** Any other folder keeps its path below its nearest mapped ancestor ("Sent
+   Items/2019" becomes "Sent/2019" when "Sent Items" landed in the target's "Sent"). The
+   target name is the target prefix plus the path joined with the target delimiter;
+   ``("INBOX",)`` is always ``INBOX``, while a path below the inbox is joined like any other,
+   so ``("INBOX", "Sub")`` becomes ``INBOX.INBOX.Sub`` on a target whose prefix is ``INBOX.``:
+   the path stays lossless and distinct from a top-level ``Sub`` (``INBOX.Sub``).
+5. **Names that cannot be kept.** A path component containing the target's delimiter would
    become two levels, so that character is replaced with :data:`SEPARATOR_REPLACEMENT`. When two
-   source folders still end at one target name (after such a replacement, or because the
-   target treats ``INBOX`` case-insensitively) and they are not a merge by role, the later one
-   in path order gets a numeric suffix (:data:`DISAMBIGUATION_FORMAT`); a folder with a role
-   is never the one renamed, and the target's INBOX is always taken. Both changes are
+   source folders still end at one target name (after such a replacement, because the target
+   treats ``INBOX`` case-insensitively, or because an ordinary folder has the name of the
+   target's special-use folder another folder lands in), the later one in path order gets a
+   numeric suffix (:data:`DISAMBIGUATION_FORMAT`); a folder landing in the target's special-use
+   folder is never the one renamed, and the target's INBOX is always taken. Both changes are
    explained in :attr:`FolderPlan.note`; no folder is ever dropped.
+6. **Names the target refuses.** When the target refuses a CREATE, :func:`legal_names` gives
+   the names to try next, by one rule of two steps, each applied to the result of the one
+   before: (1) in the levels that do not exist yet, the characters commonly refused in a name
+   (:data:`REFUSED_CHARACTERS`: the other usual delimiter ``.`` or ``/``, ``\\ % * "``, and
+   control characters) become ``_``; (2) where the target's folders cannot have children (the
+   nearest existing ancestor is listed ``\\NoInferiors``, or CREATE answered ``[CANNOT]`` or
+   spoke of inferior mailboxes), the levels from that ancestor down are joined with ``_`` into
+   one sibling of it: ``Parent/Child`` becomes ``Parent_Child``, ``A/B/C`` below an existing
+   childless ``A/B`` becomes ``A/B_C``. A name another source folder lands in gets the numeric
+   suffix. The chosen name is noted in :attr:`FolderPlan.note` and kept in the saved plan, so
+   later runs use it; the folder's children follow it. A folder whose every name is refused is
+   a folder error (the mailbox ends SyncedWithErrors, every other folder copied); its children
+   are tried on their own.
+7. **\\Noselect parents.** A ``\\Noselect`` source folder (or a parent the source does not
+   list) is not created on its own: its children are created by their full names and the
+   server makes the hierarchy (RFC 3501 CREATE). :attr:`MailboxPlan.create` holds the targets
+   of copied folders only. Only where a server refuses a child because its parent is missing
+   is the parent created then, as hierarchy: it is never subscribed.
+8. **Subscriptions.** The target's subscription of every copied folder, the inbox included, is
+   made equal to the source's: subscribed where the source subscribes the folder, unsubscribed
+   where it does not (also when the target subscribed it by itself). CREATE never subscribes,
+   and target folders the mailbox does not copy keep their subscriptions. The source's
+   subscriptions are part of :func:`listing_digest`, so a change in them plans again and is
+   carried by the next run.
 
 Target names are assigned for the whole source tree before ExcludeFolders and ``\\Noselect``
 are applied, so excluding a folder never renames another one. Collisions are only looked for
@@ -45,8 +82,8 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeAlias
@@ -54,11 +91,12 @@ from typing import TypeAlias
 from engine.errors import ConfigurationError
 
 __all__ = [
-    "CANONICAL_NAMES",
     "DISAMBIGUATION_FORMAT",
     "INBOX",
+    "REFUSED_CHARACTERS",
     "ROLE_NAMES",
     "SEPARATOR_REPLACEMENT",
+    "SPECIAL_USE_ATTRIBUTES",
     "ExcludeFilter",
     "ExcludePattern",
     "FolderPlan",
@@ -69,9 +107,15 @@ __all__ = [
     "Role",
     "SkipReason",
     "UserRootNotFound",
+    "legal_names",
     "listing_digest",
     "parse_excludes",
     "plan_mailbox",
+    "refused_for_missing_parent",
+    "refused_for_nesting",
+    "subscription_changes",
+    "target_name",
+    "target_path",
 ]
 
 _Path: TypeAlias = tuple[str, ...]
@@ -79,8 +123,14 @@ _Path: TypeAlias = tuple[str, ...]
 #: The inbox's name, which IMAP compares case-insensitively (RFC 3501 §5.1).
 INBOX = "INBOX"
 
-#: Put in place of the target's hierarchy delimiter when a source folder name contains it.
+#: Put in place of the target's hierarchy delimiter when a source folder name contains it, of
+#: a refused character (:data:`REFUSED_CHARACTERS`), and between the levels of a folder joined
+#: into one because the target's folders cannot have children.
 SEPARATOR_REPLACEMENT = "_"
+
+#: Characters commonly refused in one level of a folder name: the two usual hierarchy
+#: delimiters, IMAP's wildcards, quote and backslash; control characters are refused too.
+REFUSED_CHARACTERS = frozenset('./\\%*"')
 
 #: How the later of two source folders that would share a target name is renamed; ``n`` >= 2.
 DISAMBIGUATION_FORMAT = "{name} ({n})"
@@ -117,23 +167,17 @@ class SkipReason(StrEnum):
     OUTSIDE_USER_ROOT = "outside UserRoot"
 
 
-#: Name of the folder created for a role when the target has none; ``ALL`` and ``FLAGGED``
-#: have none (they are server-made views), so without a target folder carrying the attribute
-#: they keep their own path.
-CANONICAL_NAMES: Mapping[Role, str] = MappingProxyType(
+#: The RFC 6154 attribute a role's folder is created with (CREATE-SPECIAL-USE) when it keeps
+#: its own name on a target that has no folder of that role.
+SPECIAL_USE_ATTRIBUTES: Mapping[Role, str] = MappingProxyType(
     {
-        Role.INBOX: INBOX,
-        Role.SENT: "Sent",
-        Role.TRASH: "Trash",
-        Role.JUNK: "Junk",
-        Role.DRAFTS: "Drafts",
-        Role.ARCHIVE: "Archive",
-        Role.OUTBOX: "Outbox",
-        Role.CALENDAR: "Calendar",
-        Role.CONTACTS: "Contacts",
-        Role.TASKS: "Tasks",
-        Role.NOTES: "Notes",
-        Role.JOURNAL: "Journal",
+        Role.SENT: "\\Sent",
+        Role.TRASH: "\\Trash",
+        Role.JUNK: "\\Junk",
+        Role.DRAFTS: "\\Drafts",
+        Role.ARCHIVE: "\\Archive",
+        Role.ALL: "\\All",
+        Role.FLAGGED: "\\Flagged",
     }
 )
 
@@ -241,6 +285,7 @@ _ATTRIBUTE_ROLES: tuple[tuple[str, Role], ...] = tuple(
 )
 _NOSELECT = "\\noselect"
 _NONEXISTENT = "\\nonexistent"
+_NOINFERIORS = "\\noinferiors"
 
 # ExcludeFolders: "#Root#" plus one token per role, matched caselessly.
 _ROOT_TOKEN = "root"
@@ -312,7 +357,9 @@ class FolderPlan:
     source: str
     #: Path relative to the root (prefix and UserRoot removed); ``("INBOX",)`` for the inbox.
     path: tuple[str, ...]
-    #: The folder's own well-known role, if any (children of a role folder have none).
+    #: The well-known role the folder carries onto the target: the inbox's, or the one of the
+    #: role's folder (see the module docstring); None for the others of a role and for
+    #: children of a role folder.
     role: Role | None
     #: Target full name, the one to APPEND into.
     target: str
@@ -326,13 +373,18 @@ class MailboxPlan:
 
     #: Selectable source folders to copy, inbox first, parents before children.
     folders: list[FolderPlan]
-    #: Target folders to CREATE, parents first, including parents needed only as hierarchy.
+    #: Target folders of copied folders to CREATE, parents first; parents needed only as
+    #: hierarchy are not in it (the server makes them).
     create: list[str]
     #: ``(source name, pattern)`` for folders an ExcludeFolders pattern removed.
     excluded: list[tuple[str, str]]
     #: ``(source name, reason)`` for folders left out for any other reason.
     skipped: list[tuple[str, SkipReason]]
-
+    #: Special-use attribute to CREATE a folder of :attr:`create` with, by target name.
+    special_use: dict[str, str] = field(default_factory=dict)
+    #: ``(source name, error)`` for folders that could not be created on the target; they are
+    #: not in :attr:`folders`, and a plan with any is made again by the next run.
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self, listing: str) -> str:
         """This plan as text for the state database, tagged with the ``listing`` it was made from."""
@@ -341,17 +393,22 @@ class MailboxPlan:
             "folders": [[f.source, list(f.path), f.role.value if f.role else None, f.target, f.note] for f in self.folders],
             "excluded": [list(pair) for pair in self.excluded],
             "skipped": [[name, reason.value] for name, reason in self.skipped],
+            "failed": [list(pair) for pair in self.failed],
         }, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str, listing: str) -> MailboxPlan | None:
+    def from_json(cls, text: str, listing: str | None = None) -> MailboxPlan | None:
         """The plan :meth:`to_json` stored, if it was made from the same ``listing``.
 
-        Nothing is created by a plan read back (its folders were created when it was made).
+        A plan with folders that could not be created is not given back for a ``listing``
+        (the next run plans again and tries them); with ``listing`` None any stored plan is
+        given back, e.g. to keep the names chosen for refused folders. Nothing is created by a
+        plan read back (its folders were created when it was made).
         """
         try:
             data = json.loads(text)
-            if data.get("listing") != listing:
+            failed = [(name, error) for name, error in data.get("failed", [])]
+            if listing is not None and (data.get("listing") != listing or failed):
                 return None
             return cls(
                 folders=[FolderPlan(source, tuple(path), Role(role) if role else None, target, note)
@@ -359,6 +416,7 @@ class MailboxPlan:
                 create=[],
                 excluded=[(name, pattern) for name, pattern in data["excluded"]],
                 skipped=[(name, SkipReason(reason)) for name, reason in data["skipped"]],
+                failed=failed,
             )
         except (ValueError, KeyError, TypeError):
             return None  # written by another version: plan again
@@ -370,18 +428,27 @@ _VOLATILE_ATTRIBUTES = frozenset({"\\marked", "\\unmarked", "\\haschildren", "\\
 
 
 def listing_digest(
-    folders: Sequence[RemoteFolder], namespace: Namespace, *, exclude: Sequence[str] = (), user_root: str | None = None,
+    folders: Sequence[RemoteFolder],
+    namespace: Namespace,
+    *,
+    exclude: Sequence[str] = (),
+    user_root: str | None = None,
+    subscribed: Iterable[str] = (),
 ) -> str:
-    """A digest of everything :func:`plan_mailbox` reads from the source and the options.
+    """A digest of everything a plan is made from on the source, and the options.
 
-    Equal digests mean the source's folders, the namespace and the options are as they were
-    when a plan was made, so that plan still holds as far as the source is concerned.
+    Equal digests mean the source's folders, the namespace, the source's subscriptions and the
+    options are as they were when a plan was made, so that plan (and the subscriptions it
+    applied) still holds as far as the source is concerned.
     """
     listed = sorted(
         (f.name, f.delimiter or "", sorted(a.lower() for a in f.flags if a.lower() not in _VOLATILE_ATTRIBUTES))
         for f in folders
     )
-    text = json.dumps([listed, [namespace.prefix, namespace.delimiter], list(exclude), user_root], ensure_ascii=False)
+    text = json.dumps(
+        [listed, [namespace.prefix, namespace.delimiter], list(exclude), user_root, sorted(set(subscribed))],
+        ensure_ascii=False,
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -602,13 +669,8 @@ class _Node:
     role: Role | None
 
 
-# Two folders landing on one target name merge when these are equal: the target path of the
-# nearest role folder (None when there is none) and the source path below it.
-_MergeKey: TypeAlias = tuple[_Path | None, _Path]
-
-
 class _Target:
-    """The target mailbox: what exists, where each role lives, how names are spelled."""
+    """The target mailbox: what exists, which folder carries each role, how names are spelled."""
 
     def __init__(self, folders: Sequence[RemoteFolder], namespace: Namespace) -> None:
         self.namespace = namespace
@@ -618,7 +680,6 @@ class _Target:
             if _NONEXISTENT not in {flag.casefold() for flag in folder.flags}
         }
         self._by_attribute: dict[Role, _Path] = {}
-        self._by_name: dict[Role, tuple[int, _Path]] = {}
         usable = []
         for folder in folders:
             flags = frozenset(flag.casefold() for flag in folder.flags)
@@ -629,22 +690,12 @@ class _Target:
             role = _attribute_role(flags)
             if role is not None:
                 self._by_attribute.setdefault(role, path)
-            named = _name_role(path)
-            if named is not None:
-                role, rank = named
-                if role not in self._by_name or rank < self._by_name[role][0]:
-                    self._by_name[role] = (rank, path)
 
     def role_path(self, role: Role) -> _Path | None:
-        """Target path of the folder for a role; None when the role keeps source paths."""
+        """Target path of the folder carrying a role; None when the target has none."""
         if role is Role.INBOX:
             return (INBOX,)
-        if role in self._by_attribute:
-            return self._by_attribute[role]
-        if role in self._by_name:
-            return self._by_name[role][1]
-        canonical = CANONICAL_NAMES.get(role)
-        return (canonical,) if canonical else None
+        return self._by_attribute.get(role)
 
     def name(self, path: _Path) -> str:
         """Full target name of a path; ``("INBOX",)`` is the inbox itself."""
@@ -782,12 +833,14 @@ def plan_mailbox(
         nodes.append(_Node(folder, flags, path, _source_role(path, flags)))
 
     targets = _Target(target, target_ns)
-    mapped = _map_targets(nodes, targets)
+    primary = _role_folders(nodes)
+    mapped, landed = _map_targets(nodes, targets, primary)
     rules = _resolve_excludes(excludes, nodes, source_ns)
 
     folders: list[FolderPlan] = []
     excluded: list[tuple[str, str]] = []
     create: dict[str, _Path] = {}
+    special_use: dict[str, str] = {}
     for node in nodes:
         folded = tuple(_fold(part) for part in node.path)
         pattern = next((rule.text for rule in rules if rule.matches(folded)), None)
@@ -800,44 +853,70 @@ def plan_mailbox(
         else:
             target_path, note = mapped[node.folder.name]
             name = targets.name(target_path)
-            folders.append(FolderPlan(node.folder.name, node.path, node.role, name, note))
-            for level, path in targets.hierarchy(target_path):
-                if targets.key(level) != INBOX and targets.key(level) not in targets.existing:
-                    create.setdefault(level, path)
+            role = node.role if node.role is Role.INBOX or node.folder.name in primary else None
+            folders.append(FolderPlan(node.folder.name, node.path, role, name, note))
+            if targets.key(name) != INBOX and targets.key(name) not in targets.existing:
+                create.setdefault(name, target_path)
+                attribute = SPECIAL_USE_ATTRIBUTES.get(role) if role else None
+                if attribute and node.folder.name not in landed:
+                    special_use[name] = attribute
     return MailboxPlan(
         folders=folders,
         create=sorted(create, key=lambda name: _path_key(create[name])),
         excluded=excluded,
         skipped=skipped,
+        special_use=special_use,
     )
 
 
-def _map_targets(nodes: Sequence[_Node], targets: _Target) -> dict[str, tuple[_Path, str | None]]:
-    """Target path and note for every source folder (by name), parents before children.
+def _role_folders(nodes: Sequence[_Node]) -> set[str]:
+    """The source folder of each role other than the inbox (by name): the one carrying the
+    attribute, else the one named first in :data:`ROLE_NAMES`; path order breaks ties."""
+    best: dict[Role, tuple[tuple[int, int, int], str]] = {}
+    for order, node in enumerate(nodes):
+        if node.role is None or node.role is Role.INBOX:
+            continue
+        named = _name_role(node.path)
+        marked = _attribute_role(node.flags) is node.role
+        rank = named[1] if named is not None and named[0] is node.role else len(_NAME_ROLES)
+        key = (0 if marked else 1, rank, order)
+        if node.role not in best or key < best[node.role][0]:
+            best[node.role] = (key, node.folder.name)
+    return {name for _, name in best.values()}
 
-    Role folders claim their targets first so an ordinary folder can never push a role
-    folder aside; the others follow in path order, each below its nearest listed ancestor.
+
+def _map_targets(
+    nodes: Sequence[_Node], targets: _Target, primary: Collection[str]
+) -> tuple[dict[str, tuple[_Path, str | None]], set[str]]:
+    """Target path and note for every source folder (by name), parents before children, and
+    the source folders that landed in the target's folder of their role.
+
+    Role folders claim the target's special-use folders first so an ordinary folder can never
+    push one aside; the others follow in path order, each below its nearest listed ancestor.
+    A target name is never given to two source folders.
     """
-    by_path: dict[_Path, tuple[_Path, _MergeKey]] = {}
-    claims: dict[str, tuple[_MergeKey, str]] = {}  # target key -> (merge key, who holds it)
+    by_path: dict[_Path, _Path] = {}
+    claims: dict[str, str] = {}  # target key -> who holds it
     result: dict[str, tuple[_Path, str | None]] = {}
+    landed: set[str] = set()
     for node in nodes:
-        role_path = targets.role_path(node.role) if node.role else None
-        if role_path is not None:
-            merge_key: _MergeKey = (role_path, ())
-            by_path.setdefault(node.path, (role_path, merge_key))
-            holder = f"source folder {node.folder.name!r}"
-            claims.setdefault(targets.key(targets.name(role_path)), (merge_key, holder))
-            result[node.folder.name] = (role_path, None)
+        if node.role is None or (node.role is not Role.INBOX and node.folder.name not in primary):
+            continue
+        role_path = targets.role_path(node.role)
+        if role_path is None or targets.key(targets.name(role_path)) in claims:
+            continue
+        claims[targets.key(targets.name(role_path))] = f"source folder {node.folder.name!r}"
+        by_path.setdefault(node.path, role_path)
+        result[node.folder.name] = (role_path, None)
+        landed.add(node.folder.name)
     # The target's inbox exists whether or not the source listed one.
-    claims.setdefault(INBOX, (((INBOX,), ()), "the inbox"))
+    claims.setdefault(INBOX, "the inbox")
 
     for node in nodes:
         if node.folder.name in result:
             continue
         depth = next((d for d in range(len(node.path) - 1, 0, -1) if node.path[:d] in by_path), 0)
-        base_path, (anchor, below) = by_path[node.path[:depth]] if depth else ((), (None, ()))
-        merge_key = (anchor, below + node.path[depth:])
+        base_path = by_path[node.path[:depth]] if depth else ()
         notes = []
         parts = []
         for component in node.path[depth:]:
@@ -847,8 +926,8 @@ def _map_targets(nodes: Sequence[_Node], targets: _Target) -> dict[str, tuple[_P
                 notes.append(note)
         path = base_path + tuple(parts)
         wanted = targets.name(path)
-        claim = claims.get(targets.key(wanted))
-        if claim is not None and claim[0] != merge_key:
+        holder = claims.get(targets.key(wanted))
+        if holder is not None:
             number = 2
             while True:
                 renamed = DISAMBIGUATION_FORMAT.format(name=parts[-1], n=number)
@@ -856,8 +935,142 @@ def _map_targets(nodes: Sequence[_Node], targets: _Target) -> dict[str, tuple[_P
                 if targets.key(targets.name(path)) not in claims:
                     break
                 number += 1
-            notes.append(f"{wanted!r} is already the target of {claim[1]}; named {targets.name(path)!r}")
-        claims.setdefault(targets.key(targets.name(path)), (merge_key, f"source folder {node.folder.name!r}"))
-        by_path.setdefault(node.path, (path, merge_key))
+            notes.append(f"{wanted!r} is already the target of {holder}; named {targets.name(path)!r}")
+        claims.setdefault(targets.key(targets.name(path)), f"source folder {node.folder.name!r}")
+        by_path.setdefault(node.path, path)
         result[node.folder.name] = (path, "; ".join(notes) or None)
-    return result
+    return result, landed
+
+
+# -- names the target refuses -------------------------------------------------------------
+
+
+def target_path(name: str, namespace: Namespace) -> tuple[str, ...] | None:
+    """The path of a target folder name below the target's prefix (``("INBOX",)`` for the
+    inbox); None when the name lies outside the personal namespace."""
+    return _logical_path(name, namespace.delimiter, namespace)
+
+
+def target_name(path: Sequence[str], namespace: Namespace) -> str:
+    """The full target name of a path below the target's prefix (the inverse of :func:`target_path`)."""
+    return INBOX if tuple(path) == (INBOX,) else namespace.prefix + (namespace.delimiter or _FLAT_JOIN).join(path)
+
+
+def _refusable(char: str) -> bool:
+    return char in REFUSED_CHARACTERS or ord(char) < 0x20 or ord(char) == 0x7F
+
+
+def legal_names(
+    path: Sequence[str],
+    *,
+    existing: int,
+    cannot_nest: bool,
+    taken: Collection[tuple[str, ...]] = (),
+) -> list[tuple[tuple[str, ...], str]]:
+    """The names to try, in order, for a target folder whose CREATE the target refused.
+
+    The one rule of the module docstring (6.): step 1 replaces the characters of
+    :data:`REFUSED_CHARACTERS` and control characters with ``_`` in the levels that do not
+    exist yet; step 2, only where the target's folders cannot have children, joins the levels
+    from the nearest existing ancestor down with ``_`` (``("Parent", "Child")`` becomes
+    ``("Parent_Child",)``). Each step applies to the result of the one before and gives a
+    candidate only when it changes the name. A candidate already in ``taken`` gets the numeric
+    suffix of :data:`DISAMBIGUATION_FORMAT` on its last level.
+
+    Args:
+        path: The refused folder's path below the target's prefix.
+        existing: How many leading levels of ``path`` exist on the target (never changed).
+        cannot_nest: True when the nearest existing ancestor cannot have children (listed
+            ``\\NoInferiors``, or the CREATE answer said so: see :func:`refused_for_nesting`).
+        taken: Paths other source folders land in.
+
+    Returns:
+        ``(path, what was done)`` for each name to try, in order; empty when the rule has
+        nothing to offer (the folder cannot be created).
+    """
+    current = tuple(path)
+    existing = max(0, min(existing, len(current) - 1))
+    steps: list[tuple[tuple[str, ...], str]] = []
+    cleaned = current[:existing] + tuple(
+        "".join(SEPARATOR_REPLACEMENT if _refusable(char) else char for char in part) for part in current[existing:]
+    )
+    if cleaned != current:
+        steps.append((cleaned, f"characters the target refuses replaced by {SEPARATOR_REPLACEMENT!r}"))
+        current = cleaned
+    if cannot_nest and len(current) > 1:
+        start = max(existing, 1) - 1
+        joined = current[:start] + (SEPARATOR_REPLACEMENT.join(current[start:]),)
+        steps.append((joined, "the target's folders cannot have subfolders there: levels joined into one"))
+    out = []
+    for candidate, why in steps:
+        if candidate in taken:
+            number = 2
+            while (renamed := (*candidate[:-1], DISAMBIGUATION_FORMAT.format(name=candidate[-1], n=number))) in taken:
+                number += 1
+            candidate, why = renamed, f"{why}, numbered (the name is another folder's target)"
+        out.append((candidate, why))
+    return out
+
+
+def refused_for_nesting(answer: str) -> bool:
+    """Whether a refused CREATE's answer says (or may say) that the parent cannot have
+    children: a ``[CANNOT]`` or ``[NOINFERIORS]`` code, or words about inferior mailboxes."""
+    upper = answer.upper()
+    return "[CANNOT]" in upper or "NOINFERIORS" in upper or "INFERIOR" in upper
+
+
+def refused_for_missing_parent(answer: str) -> bool:
+    """Whether a refused CREATE's answer says the parent folder does not exist (a server that
+    does not make the hierarchy itself): ``[NONEXISTENT]``, or a parent said to be missing."""
+    lowered = answer.lower()
+    return "[nonexistent]" in lowered or (
+        "parent" in lowered and any(word in lowered for word in ("not exist", "n't exist", "nonexist", "missing", "not found"))
+    )
+
+
+# -- subscriptions ------------------------------------------------------------------------
+
+
+def subscription_changes(
+    folders: Sequence[FolderPlan],
+    source_subscribed: Iterable[str],
+    source_ns: Namespace,
+    target_subscribed: Iterable[str],
+    target_ns: Namespace,
+    *,
+    hierarchy: Iterable[str] = (),
+) -> tuple[list[str], list[str]]:
+    """What makes the target's subscriptions of the copied folders equal the source's.
+
+    Args:
+        folders: The copied folders (their final target names).
+        source_subscribed: The names the source subscribes (LSUB).
+        source_ns: The source's namespace (INBOX is compared caselessly).
+        target_subscribed: The names the target subscribes now.
+        target_ns: The target's namespace.
+        hierarchy: Target folders created only as parents, never to be subscribed.
+
+    Returns:
+        The target names to subscribe and those to unsubscribe, each in plan order.
+    """
+    wanted = {_canonical_inbox(name, source_ns.delimiter) for name in source_subscribed}
+    have = {_canonical_inbox(name, target_ns.delimiter) for name in target_subscribed}
+    subscribe: list[str] = []
+    unsubscribe: list[str] = []
+    decided: set[str] = set()
+    for plan in folders:
+        name = _canonical_inbox(plan.target, target_ns.delimiter)
+        if name in decided:
+            continue
+        decided.add(name)
+        want = _canonical_inbox(plan.source, source_ns.delimiter) in wanted
+        if want and name not in have:
+            subscribe.append(plan.target)
+        elif not want and name in have:
+            unsubscribe.append(plan.target)
+    for parent in hierarchy:
+        name = _canonical_inbox(parent, target_ns.delimiter)
+        if name not in decided and name in have:
+            decided.add(name)
+            unsubscribe.append(parent)
+    return subscribe, unsubscribe

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from typing import cast
 
 import pytest
 
-from engine.errors import ConfigurationError, MigrationError
+from engine.errors import CommandRefused, ConfigurationError, MigrationError
 from engine.folders import (
-    CANONICAL_NAMES,
     ROLE_NAMES,
+    SPECIAL_USE_ATTRIBUTES,
     ExcludePattern,
     FolderPlan,
     InvalidExcludePattern,
@@ -20,10 +21,18 @@ from engine.folders import (
     Role,
     SkipReason,
     UserRootNotFound,
+    legal_names,
     listing_digest,
     parse_excludes,
     plan_mailbox,
+    refused_for_missing_parent,
+    refused_for_nesting,
+    subscription_changes,
+    target_name,
+    target_path,
 )
+from engine.provision import Provisioned, provision
+from engine.targets import Target
 
 #: Dovecot/Gmail/Exchange style: no prefix, "/" delimiter.
 SLASH = Namespace(prefix="", delimiter="/")
@@ -104,7 +113,7 @@ def test_children_of_the_inbox_stay_apart_from_top_level_folders() -> None:
     onto_dotted = plan_mailbox(source, SLASH, [dotted("INBOX")], DOTTED)
     assert targets(onto_dotted) == {"INBOX": "INBOX", "INBOX/Sub": "INBOX.INBOX.Sub", "Sub": "INBOX.Sub"}
     assert folder(onto_dotted, "INBOX/Sub").path == ("INBOX", "Sub")
-    assert onto_dotted.create == ["INBOX.INBOX", "INBOX.INBOX.Sub", "INBOX.Sub"]
+    assert onto_dotted.create == ["INBOX.INBOX.Sub", "INBOX.Sub"]  # the server makes INBOX.INBOX
 
     onto_slash = plan_mailbox(source, SLASH, [slash("INBOX")], SLASH)
     assert targets(onto_slash) == {"INBOX": "INBOX", "INBOX/Sub": "INBOX/Sub", "Sub": "Sub"}
@@ -140,13 +149,14 @@ def test_non_ascii_names_pass_through_as_unicode() -> None:
     assert targets(plan) == {
         "INBOX": "INBOX",
         "Entwürfe": "INBOX.Drafts",
-        "Éléments envoyés": "INBOX.Sent",
+        "Éléments envoyés": "INBOX.Éléments envoyés",
         "日本語": "INBOX.日本語",
         "日本語/サブ": "INBOX.日本語.サブ",
     }
     assert folder(plan, "Entwürfe").role is Role.DRAFTS
     assert folder(plan, "Éléments envoyés").role is Role.SENT
-    assert plan.create == ["INBOX.Sent", "INBOX.日本語", "INBOX.日本語.サブ"]
+    assert plan.create == ["INBOX.Éléments envoyés", "INBOX.日本語", "INBOX.日本語.サブ"]
+    assert plan.special_use == {"INBOX.Éléments envoyés": "\\Sent"}
 
 
 def test_decomposed_unicode_names_are_recognised() -> None:
@@ -218,7 +228,8 @@ def test_output_is_deterministic_inbox_first_and_case_insensitive() -> None:
         "Old/1",
         "zeta",
     ]
-    assert plans[0].create == ["INBOX/Sub", "Alpha", "alpha", "alpha/beta", "Beta", "Old", "Old/1", "zeta"]
+    # "alpha" and "Old" are only hierarchy: the server makes them when it creates their children
+    assert plans[0].create == ["INBOX/Sub", "Alpha", "alpha/beta", "Beta", "Old/1", "zeta"]
 
 
 # -- special folders ----------------------------------------------------------------------
@@ -247,12 +258,12 @@ def test_special_use_attributes_decide_before_names() -> None:
     assert folder(plan, "Archive").role is Role.JUNK
     assert folder(plan, "[Gmail]/Important").role is None
     assert plan.skipped == [("[Gmail]", SkipReason.NOSELECT)]
-    assert plan.create == ["[Gmail]", "[Gmail]/Important"]
+    assert plan.create == ["[Gmail]/Important"]  # the server makes "[Gmail]" as hierarchy
 
 
 def test_attributes_are_compared_case_insensitively_and_xlist_is_understood() -> None:
     source = [slash("Outgoing", "\\SENT"), slash("Bulk", "\\Spam"), slash("Hidden", "\\NOSELECT")]
-    plan = plan_mailbox(source, SLASH, [slash("Sent"), slash("Spam")], SLASH)
+    plan = plan_mailbox(source, SLASH, [slash("Sent", "\\sent"), slash("Spam", "\\JUNK")], SLASH)
 
     assert targets(plan) == {"Outgoing": "Sent", "Bulk": "Spam"}
     assert folder(plan, "Bulk").role is Role.JUNK
@@ -297,12 +308,20 @@ def test_attributes_are_compared_case_insensitively_and_xlist_is_understood() ->
         ("Journal", Role.JOURNAL, "Journal"),
     ],
 )
-def test_names_reveal_roles_and_new_folders_get_english_names(name: str, role: Role, new_target: str) -> None:
-    plan = plan_mailbox([slash("INBOX"), slash(name)], SLASH, [slash("INBOX")], SLASH)
+def test_names_reveal_roles_and_special_folders_keep_their_names(name: str, role: Role, new_target: str) -> None:
+    """Without a target folder carrying the role, the folder keeps its own name (it is never
+    renamed to the usual English one) and is created with the role's attribute."""
+    usual = [slash(new_target)] if new_target != name else []  # only a name: not the role's folder
+    plan = plan_mailbox([slash("INBOX"), slash(name)], SLASH, [slash("INBOX"), *usual], SLASH)
 
     assert folder(plan, name).role is role
-    assert targets(plan)[name] == new_target
-    assert plan.create == [new_target]
+    assert targets(plan)[name] == name
+    assert plan.create == [name]
+    assert plan.special_use == ({name: SPECIAL_USE_ATTRIBUTES[role]} if role in SPECIAL_USE_ATTRIBUTES else {})
+
+    if role in SPECIAL_USE_ATTRIBUTES:
+        marked = [slash(f"My {new_target}", SPECIAL_USE_ATTRIBUTES[role])]
+        assert targets(plan_mailbox([slash(name)], SLASH, marked, SLASH)) == {name: f"My {new_target}"}
 
 
 def test_names_give_roles_to_top_level_folders_only() -> None:
@@ -320,18 +339,16 @@ def test_names_on_a_prefixed_source_are_top_level_below_the_prefix() -> None:
     assert targets(plan)["INBOX.Sent Items"] == "Sent"
 
 
-def test_target_without_attributes_is_matched_by_localized_name() -> None:
+def test_target_folders_with_only_a_role_name_are_not_special() -> None:
+    """A target folder named like a role but without the attribute is an ordinary folder: the
+    source's special folders keep their own names (created with the attribute) beside it."""
     target = [slash("INBOX"), slash("Gesendete Objekte"), slash("Gelöschte Elemente"), slash("Junk-E-Mail")]
     source = [dotted("INBOX"), dotted("INBOX.Sent"), dotted("INBOX.Trash"), dotted("INBOX.Spam")]
     plan = plan_mailbox(source, DOTTED, target, SLASH)
 
-    assert targets(plan) == {
-        "INBOX": "INBOX",
-        "INBOX.Sent": "Gesendete Objekte",
-        "INBOX.Trash": "Gelöschte Elemente",
-        "INBOX.Spam": "Junk-E-Mail",
-    }
-    assert plan.create == []
+    assert targets(plan) == {"INBOX": "INBOX", "INBOX.Sent": "Sent", "INBOX.Trash": "Trash", "INBOX.Spam": "Spam"}
+    assert plan.create == ["Sent", "Spam", "Trash"]
+    assert plan.special_use == {"Sent": "\\Sent", "Spam": "\\Junk", "Trash": "\\Trash"}
 
 
 def test_target_attribute_beats_target_names() -> None:
@@ -345,22 +362,23 @@ def test_target_attribute_folder_that_cannot_be_selected_is_ignored() -> None:
     target = [slash("Outgoing", "\\Sent", "\\Noselect"), slash("Sent Items")]
     plan = plan_mailbox([slash("Sent")], SLASH, target, SLASH)
 
-    assert targets(plan) == {"Sent": "Sent Items"}
+    assert targets(plan) == {"Sent": "Sent"}
+    assert plan.special_use == {"Sent": "\\Sent"}
 
 
-def test_english_target_name_is_preferred_when_several_match() -> None:
+def test_no_target_folder_is_chosen_by_name_alone() -> None:
     target = [slash("Gesendet"), slash("Sent Items"), slash("Sent")]
     plan = plan_mailbox([dotted("INBOX.Gesendete Objekte")], DOTTED, target, SLASH)
 
-    assert targets(plan) == {"INBOX.Gesendete Objekte": "Sent"}
+    assert targets(plan) == {"INBOX.Gesendete Objekte": "Gesendete Objekte"}
 
 
 def test_target_role_names_are_read_below_its_prefix() -> None:
     target = [dotted("INBOX"), dotted("INBOX.Sent Items"), dotted("INBOX.Deleted Items", "\\Trash")]
     plan = plan_mailbox([slash("Sent"), slash("Trash")], SLASH, target, DOTTED)
 
-    assert targets(plan) == {"Sent": "INBOX.Sent Items", "Trash": "INBOX.Deleted Items"}
-    assert plan.create == []
+    assert targets(plan) == {"Sent": "INBOX.Sent", "Trash": "INBOX.Deleted Items"}
+    assert plan.create == ["INBOX.Sent"]
 
 
 def test_children_of_special_folders_follow_their_parent() -> None:
@@ -388,27 +406,64 @@ def test_children_follow_a_special_folder_onto_a_prefixed_target() -> None:
     assert plan.create == ["INBOX.Trash.Alt"]
 
 
-def test_sent_and_sent_items_merge_with_their_subfolders() -> None:
+def test_two_folders_of_one_role_never_merge() -> None:
+    """Only the role's folder (the one marked, else the first in the name table) maps onto the
+    target's special-use folder; the other keeps its name, and so do its subfolders."""
     source = [
         slash("INBOX"),
-        slash("Sent", "\\Sent"),
-        slash("Sent/2019"),
+        slash("Sent Messages", "\\Sent"),
+        slash("Sent Messages/2019"),
         slash("Sent Items"),
         slash("Sent Items/2019"),
         slash("Sent Items/2020"),
     ]
-    plan = plan_mailbox(source, SLASH, [dotted("INBOX")], DOTTED)
+    plan = plan_mailbox(source, SLASH, [dotted("INBOX"), dotted("INBOX.Sent", "\\Sent")], DOTTED)
 
     assert targets(plan) == {
         "INBOX": "INBOX",
-        "Sent": "INBOX.Sent",
-        "Sent/2019": "INBOX.Sent.2019",
-        "Sent Items": "INBOX.Sent",
-        "Sent Items/2019": "INBOX.Sent.2019",
-        "Sent Items/2020": "INBOX.Sent.2020",
+        "Sent Messages": "INBOX.Sent",
+        "Sent Messages/2019": "INBOX.Sent.2019",
+        "Sent Items": "INBOX.Sent Items",
+        "Sent Items/2019": "INBOX.Sent Items.2019",
+        "Sent Items/2020": "INBOX.Sent Items.2020",
     }
+    assert folder(plan, "Sent Messages").role is Role.SENT
+    assert folder(plan, "Sent Items").role is None  # an ordinary folder now
     assert all(item.note is None for item in plan.folders)
-    assert plan.create == ["INBOX.Sent", "INBOX.Sent.2019", "INBOX.Sent.2020"]
+    assert plan.special_use == {}  # the role's folder lands in the target's; no other gets \\Sent
+
+    unmarked = [slash("Sent Messages"), slash("Sent Items"), slash("Trash"), slash("Deleted Items")]
+    onto_bare = plan_mailbox(unmarked, SLASH, [], SLASH)
+    assert targets(onto_bare) == {name.name: name.name for name in unmarked}
+    assert onto_bare.special_use == {"Sent Items": "\\Sent", "Trash": "\\Trash"}  # first in ROLE_NAMES
+    assert folder(onto_bare, "Sent Messages").role is None and folder(onto_bare, "Deleted Items").role is None
+
+
+def test_the_plan_is_stable_once_the_role_folder_carries_its_attribute() -> None:
+    """Run 1 creates "Sent Items" with \\Sent; run 2 finds it by the attribute: same targets."""
+    source = [slash("INBOX"), slash("Sent Items"), slash("Sent Messages")]
+    first = plan_mailbox(source, SLASH, [dotted("INBOX")], DOTTED)
+    assert targets(first) == {"INBOX": "INBOX", "Sent Items": "INBOX.Sent Items", "Sent Messages": "INBOX.Sent Messages"}
+    assert first.special_use == {"INBOX.Sent Items": "\\Sent"}
+
+    created = [dotted("INBOX"), dotted("INBOX.Sent Items", "\\Sent"), dotted("INBOX.Sent Messages")]
+    second = plan_mailbox(source, SLASH, created, DOTTED)
+    assert targets(second) == targets(first)
+    assert second.create == [] and second.special_use == {}
+
+
+def test_an_ordinary_folder_named_like_the_target_role_folder_is_numbered() -> None:
+    source = [slash("Sent", "\\Sent"), slash("Outgoing")]
+    plan = plan_mailbox(source, SLASH, [slash("Outgoing", "\\Sent")], SLASH)
+
+    assert targets(plan) == {"Sent": "Outgoing", "Outgoing": "Outgoing (2)"}
+
+
+def test_two_roles_never_share_one_target_folder() -> None:
+    source = [slash("Sent", "\\Sent"), slash("Archive", "\\Archive")]
+    plan = plan_mailbox(source, SLASH, [slash("All", "\\Sent", "\\Archive")], SLASH)
+
+    assert targets(plan) == {"Sent": "All", "Archive": "Archive"}
 
 
 def test_all_mail_keeps_its_path_unless_the_target_has_one() -> None:
@@ -430,8 +485,9 @@ def test_role_name_table_is_unambiguous() -> None:
         for name in names:
             key = unicodedata.normalize("NFD", name).casefold()
             assert seen.setdefault(key, role) is role, f"{name!r} is listed for two roles"
-    assert set(CANONICAL_NAMES) == set(Role) - {Role.ALL, Role.FLAGGED}
-    assert CANONICAL_NAMES[Role.INBOX] == "INBOX"
+    assert set(SPECIAL_USE_ATTRIBUTES) == {
+        Role.SENT, Role.TRASH, Role.JUNK, Role.DRAFTS, Role.ARCHIVE, Role.ALL, Role.FLAGGED
+    }
 
 
 # -- UserRoot -----------------------------------------------------------------------------
@@ -575,8 +631,8 @@ def test_a_name_alone_keeps_its_children_and_their_parent_as_hierarchy() -> None
 
     assert plan.excluded == [("Projects", "Projects")]
     assert targets(plan)["Projects/FY2010"] == "INBOX.Projects.FY2010"
-    assert "INBOX.Projects" in plan.create
-    assert plan.create.index("INBOX.Projects") < plan.create.index("INBOX.Projects.FY2010")
+    assert "INBOX.Projects" not in plan.create  # the server makes it as the child's parent
+    assert plan.create.index("INBOX.Projects.FY2010") < plan.create.index("INBOX.Projects.FY2010.Q1")
 
 
 def test_slash_star_excludes_the_folder_and_everything_below() -> None:
@@ -837,7 +893,7 @@ def test_unlisted_parent_with_a_delimiter_is_replaced_in_the_child() -> None:
     assert folder(plan, "Dr. Who/Season 1").note == (
         "'Dr. Who' contains the target's hierarchy delimiter '.'; named 'Dr_ Who'"
     )
-    assert plan.create == ["INBOX.Dr_ Who", "INBOX.Dr_ Who.Season 1"]
+    assert plan.create == ["INBOX.Dr_ Who.Season 1"]
 
 
 def test_replacement_collision_gets_a_numbered_name_and_children_follow() -> None:
@@ -925,7 +981,7 @@ def test_excluding_a_folder_does_not_rename_the_others() -> None:
 # -- unselectable folders and the create list ---------------------------------------------
 
 
-def test_noselect_parents_are_skipped_but_children_copied_and_created_under_them() -> None:
+def test_noselect_parents_are_skipped_and_not_created_but_children_are() -> None:
     source = [
         slash("INBOX"),
         slash("Old", "\\Noselect", "\\HasChildren"),
@@ -937,7 +993,7 @@ def test_noselect_parents_are_skipped_but_children_copied_and_created_under_them
 
     assert targets(plan) == {"INBOX": "INBOX", "Old/2019": "INBOX.Old.2019", "Gone/Child": "INBOX.Gone.Child"}
     assert plan.skipped == [("Gone", SkipReason.NONEXISTENT), ("Old", SkipReason.NOSELECT)]
-    assert plan.create == ["INBOX.Gone", "INBOX.Gone.Child", "INBOX.Old", "INBOX.Old.2019"]
+    assert plan.create == ["INBOX.Gone.Child", "INBOX.Old.2019"]  # the server makes the parents
 
 
 def test_create_skips_existing_folders_and_respects_inbox_case() -> None:
@@ -948,11 +1004,11 @@ def test_create_skips_existing_folders_and_respects_inbox_case() -> None:
     assert plan.create == ["work", "Work/A"]  # other names compare exactly
 
 
-def test_existing_noselect_target_parent_is_not_created_but_nonexistent_is() -> None:
-    target = [slash("A", "\\Noselect"), slash("B", "\\NonExistent")]
-    plan = plan_mailbox([slash("A/1"), slash("B/1")], SLASH, target, SLASH)
+def test_only_copied_folders_are_created_never_their_parents() -> None:
+    target = [slash("A", "\\Noselect"), slash("B", "\\NonExistent"), slash("C/1", "\\NonExistent")]
+    plan = plan_mailbox([slash("A/1"), slash("B/1"), slash("C/1")], SLASH, target, SLASH)
 
-    assert plan.create == ["A/1", "B", "B/1"]
+    assert plan.create == ["A/1", "B/1", "C/1"]
 
 
 def test_a_plan_stored_as_text_comes_back_only_for_the_same_listing() -> None:
@@ -977,3 +1033,229 @@ def test_a_plan_stored_as_text_comes_back_only_for_the_same_listing() -> None:
     assert listing_digest(source, ns, exclude=("Junk",), user_root="Projekte") != listing
     assert MailboxPlan.from_json(plan.to_json(listing), listing_digest(source, ns)) is None
     assert MailboxPlan.from_json("{not json", listing) is None
+
+
+def test_a_plan_with_folders_that_could_not_be_created_is_made_again() -> None:
+    ns = Namespace("", "/")
+    plan = plan_mailbox([slash("INBOX"), slash("Work")], ns, [], ns)
+    failed = MailboxPlan(plan.folders[:1], [], [], [], failed=[("Work", "cannot be created")])
+    listing = listing_digest([slash("INBOX"), slash("Work")], ns)
+    text = failed.to_json(listing)
+
+    assert MailboxPlan.from_json(text, listing) is None  # the next run plans again and retries
+    kept = MailboxPlan.from_json(text)  # read for its names whatever it was made from
+    assert kept is not None and kept.failed == [("Work", "cannot be created")]
+
+
+def test_the_source_subscriptions_are_part_of_the_listing_digest() -> None:
+    source = [slash("INBOX"), slash("A"), slash("B")]
+    ns = Namespace("", "/")
+
+    assert listing_digest(source, ns, subscribed=["INBOX", "A"]) == listing_digest(source, ns, subscribed={"A", "INBOX"})
+    assert listing_digest(source, ns, subscribed=["INBOX", "A"]) != listing_digest(source, ns, subscribed=["INBOX"])
+    assert listing_digest(source, ns, subscribed=[]) == listing_digest(source, ns)
+
+
+# -- names the target refuses -------------------------------------------------------------
+
+
+def test_target_paths_and_names_are_inverse() -> None:
+    assert target_path("INBOX.Archive.2020", DOTTED) == ("Archive", "2020")
+    assert target_name(("Archive", "2020"), DOTTED) == "INBOX.Archive.2020"
+    assert target_path("inbox", DOTTED) == ("INBOX",) and target_name(("INBOX",), DOTTED) == "INBOX"
+    assert target_path("Other/x", DOTTED) is None
+    assert target_name(("a", "b"), Namespace("", None)) == "a/b"
+
+
+@pytest.mark.parametrize(
+    ("path", "existing", "expected"),
+    [
+        (("a.b",), 0, [("a_b",)]),
+        (("Projects", "x%y*z"), 1, [("Projects", "x_y_z")]),
+        (('say "hi"', "back\\slash"), 0, [("say _hi_", "back_slash")]),
+        (("tab\there\x7f",), 0, [("tab_here_",)]),
+        (("a.b", "c.d"), 1, [("a.b", "c_d")]),  # an existing level is never changed
+        (("Plain",), 0, []),
+    ],
+)
+def test_refused_characters_become_underscores_in_new_levels(
+    path: tuple[str, ...], existing: int, expected: list[tuple[str, ...]]
+) -> None:
+    assert [candidate for candidate, _ in legal_names(path, existing=existing, cannot_nest=False)] == expected
+
+
+def test_levels_below_a_folder_that_cannot_have_children_become_one_sibling() -> None:
+    def names(path: tuple[str, ...], existing: int) -> list[tuple[str, ...]]:
+        return [candidate for candidate, _ in legal_names(path, existing=existing, cannot_nest=True)]
+
+    assert names(("Projects", "2024"), 1) == [("Projects_2024",)]
+    assert names(("A", "B", "C"), 2) == [("A", "B_C")]  # a sibling of the childless A/B, inside A
+    assert names(("A", "B", "C", "D"), 2) == [("A", "B_C_D")]  # deeper levels joined the same way
+    assert names(("P", "C"), 0) == [("P_C",)]  # no level exists: one top-level folder
+    assert names(("Top",), 0) == []  # nothing to join: the rule has no other name
+    # step 1, then step 2 applied to its result
+    assert names(("Projects", "a/b"), 1) == [("Projects", "a_b"), ("Projects_a_b",)]
+
+
+def test_a_rule_name_another_folder_lands_in_is_numbered() -> None:
+    taken = {("a_b",), ("a_b (2)",)}
+    [(candidate, why)] = legal_names(("a.b",), existing=0, cannot_nest=False, taken=taken)
+
+    assert candidate == ("a_b (3)",)
+    assert "numbered" in why
+
+
+@pytest.mark.parametrize(
+    ("answer", "nesting", "parent"),
+    [
+        ("create failed: [CANNOT] Mailbox doesn't allow inferior mailboxes", True, False),
+        ("NO [NOINFERIORS] no children here", True, False),
+        ("create failed: [CANNOT] Character not allowed in mailbox name: '.'", True, False),
+        ("NO [NONEXISTENT] Parent folder does not exist", False, True),
+        ("NO Parent mailbox doesn't exist", False, True),
+        ("NO [ALREADYEXISTS] Mailbox exists", False, False),
+        ("NO Permission denied", False, False),
+    ],
+)
+def test_what_a_refused_create_says(answer: str, nesting: bool, parent: bool) -> None:
+    assert refused_for_nesting(answer) is nesting
+    assert refused_for_missing_parent(answer) is parent
+
+
+# -- subscriptions ------------------------------------------------------------------------
+
+
+def test_subscriptions_of_copied_folders_become_the_sources() -> None:
+    source = [slash("INBOX"), slash("A"), slash("B"), slash("P", "\\Noselect"), slash("P/C"), slash("Junk")]
+    plan = plan_mailbox(source, SLASH, [dotted("INBOX")], DOTTED, exclude=["Junk"])
+    subscribe, unsubscribe = subscription_changes(
+        plan.folders,
+        ["inbox", "A", "P/C", "P", "Junk"],  # LSUB's spelling of INBOX may differ
+        SLASH,
+        ["INBOX.B", "INBOX.Unrelated", "INBOX.Junk"],  # B was subscribed by the target itself
+        DOTTED,
+    )
+
+    assert subscribe == ["INBOX", "INBOX.A", "INBOX.P.C"]
+    assert unsubscribe == ["INBOX.B"]  # folders the mailbox does not copy are left alone
+
+
+def test_parents_created_as_hierarchy_are_never_subscribed() -> None:
+    plan = plan_mailbox([slash("P/C")], SLASH, [], SLASH)
+    subscribe, unsubscribe = subscription_changes(plan.folders, ["P/C", "P"], SLASH, ["P"], SLASH, hierarchy=["P"])
+
+    assert (subscribe, unsubscribe) == (["P/C"], ["P"])
+
+
+# -- provisioning against an in-memory target ---------------------------------------------
+
+
+class FakeTarget:
+    """A target with Dovecot mbox's rules: '.' delimiter, '/' refused, a folder holding mail
+    cannot have children, parents are made as directories (\\Noselect) by CREATE; or, with
+    ``needs_parents``, one whose CREATE wants the parent to exist (its folders can have children)."""
+
+    description = "fake"
+
+    def __init__(self, *, refuse: frozenset[str] = frozenset(), needs_parents: bool = False) -> None:
+        self.files: set[str] = set()  # selectable folders (mbox files)
+        self.dirs: set[str] = set()  # hierarchy only
+        self.subscribed: set[str] = {"INBOX"}
+        self.refuse = refuse
+        self.needs_parents = needs_parents
+        self.created: list[tuple[str, str | None]] = []
+
+    def create_folder(self, name: str, special_use: str | None = None) -> None:
+        if name in self.refuse:
+            raise CommandRefused(f"CREATE {name!r}: NO [CANNOT] policy")
+        if "/" in name:
+            raise CommandRefused(f"CREATE {name!r}: NO [CANNOT] Character not allowed in mailbox name: '/'")
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            parent = ".".join(parts[:depth])
+            if parent in self.files and not self.needs_parents:  # that server's folders can have children
+                raise CommandRefused(f"CREATE {name!r}: NO [CANNOT] Mailbox doesn't allow inferior mailboxes")
+            if parent not in self.dirs | self.files and self.needs_parents:
+                raise CommandRefused(f"CREATE {name!r}: NO [NONEXISTENT] Parent mailbox doesn't exist")
+        self.dirs.update(".".join(parts[:depth]) for depth in range(1, len(parts)))
+        self.files.add(name)
+        self.created.append((name, special_use))
+
+    def subscriptions(self) -> set[str]:
+        return set(self.subscribed)
+
+    def subscribe(self, name: str, subscribed: bool) -> None:
+        (self.subscribed.add if subscribed else self.subscribed.discard)(name)
+
+
+MBOX = Namespace("", ".")
+
+
+def provisioned(source: list[RemoteFolder], fake: FakeTarget, subscribed: list[str], **kw: object) -> Provisioned:
+    plan = plan_mailbox(source, SLASH, [], MBOX)
+    return provision(plan, cast(Target, fake), [], MBOX, subscribed, SLASH, **kw)  # type: ignore[arg-type]
+
+
+def test_a_nested_folder_under_a_folder_with_mail_becomes_its_sibling() -> None:
+    fake = FakeTarget()
+    made = provisioned([slash("INBOX"), slash("Projects"), slash("Projects/2024"), slash("Projects/2024/Q1")], fake, [])
+
+    assert {f.source: f.target for f in made.plan.folders} == {
+        "INBOX": "INBOX", "Projects": "Projects", "Projects/2024": "Projects_2024", "Projects/2024/Q1": "Projects_2024_Q1",
+    }
+    note = next(f.note for f in made.plan.folders if f.source == "Projects/2024")
+    assert note is not None and "refused 'Projects.2024'" in note and "named 'Projects_2024'" in note
+    assert made.errors == [] and made.plan.failed == []
+
+
+def test_a_refused_character_is_replaced_and_the_children_follow() -> None:
+    fake = FakeTarget()
+    made = provisioned([slash("AC.DC"), slash("AC.DC/Live"), slash("x/y", "\\Noselect"), slash("x/y/z")], fake, [])
+    # '.' is the target's delimiter: replaced when planning; a '/' inside a level on a '.' source is
+    # refused by this target and replaced by the rule
+    assert {f.source: f.target for f in made.plan.folders}["AC.DC"] == "AC_DC"
+    assert {f.source: f.target for f in made.plan.folders}["x/y/z"] == "x.y.z"
+
+
+def test_a_folder_that_cannot_be_created_is_a_folder_error_and_its_children_are_tried() -> None:
+    fake = FakeTarget(refuse=frozenset({"Blocked"}))
+    made = provisioned([slash("INBOX"), slash("Blocked"), slash("Blocked/Child"), slash("Work")], fake, ["Work", "Blocked"])
+
+    assert {f.source: f.target for f in made.plan.folders} == {"INBOX": "INBOX", "Blocked/Child": "Blocked.Child", "Work": "Work"}
+    assert made.plan.failed and made.plan.failed[0][0] == "Blocked"
+    [error] = made.errors
+    assert error.startswith("folder 'Blocked': cannot be created on the target") and "policy" in error
+    assert fake.subscribed == {"Work"}  # INBOX unsubscribed: the source does not subscribe it
+
+
+def test_parents_are_created_only_where_the_server_asks_and_never_subscribed() -> None:
+    fake = FakeTarget(needs_parents=True)
+    made = provisioned([slash("INBOX"), slash("P", "\\Noselect"), slash("P/C")], fake, ["INBOX", "P/C", "P"])
+
+    assert [name for name, _ in fake.created] == ["P", "P.C"]
+    assert {f.source: f.target for f in made.plan.folders} == {"INBOX": "INBOX", "P/C": "P.C"}
+    assert fake.subscribed == {"INBOX", "P.C"}
+
+    quiet = FakeTarget()  # a server that makes the hierarchy itself is never asked for P
+    provisioned([slash("INBOX"), slash("P", "\\Noselect"), slash("P/C")], quiet, ["P/C"])
+    assert [name for name, _ in quiet.created] == ["P.C"]
+
+
+def test_special_folders_are_created_with_their_attribute() -> None:
+    fake = FakeTarget()
+    provisioned([slash("Sent Items"), slash("Sent Messages"), slash("Deleted Items")], fake, [])
+
+    assert sorted(fake.created) == [("Deleted Items", "\\Trash"), ("Sent Items", "\\Sent"), ("Sent Messages", None)]
+
+
+def test_a_name_chosen_by_the_rule_is_kept_by_a_later_plan() -> None:
+    fake = FakeTarget()
+    first = provisioned([slash("Projects"), slash("Projects/2024")], fake, [])
+    listed = [RemoteFolder("Projects", ".", frozenset({"\\NoInferiors"})),
+              RemoteFolder("Projects_2024", ".", frozenset({"\\NoInferiors"}))]
+    again = plan_mailbox([slash("Projects"), slash("Projects/2024"), slash("New")], SLASH, listed, MBOX)
+    made = provision(again, cast(Target, fake), listed, MBOX, [], SLASH, earlier=first.plan)
+
+    assert {f.source: f.target for f in made.plan.folders} == {"New": "New", "Projects": "Projects", "Projects/2024": "Projects_2024"}
+    assert [name for name, _ in fake.created][-1] == "New"  # no refused CREATE tried again
+    assert len(fake.created) == 3
