@@ -41,6 +41,7 @@ __all__ = [
     "DOVECOT",
     "SPECIAL_USE",
     "DovecotError",
+    "DovecotLayout",
     "DovecotServer",
     "Layout",
     "dovecot_missing_message",
@@ -74,7 +75,11 @@ _GROUP_SWITCHING_SERVICES = ("anvil", "auth", "imap-login", "stats")
 #: Services that Dovecot chroots by default; only root can chroot.
 _CHROOTED_SERVICES = ("anvil", "imap-login")
 
-Layout = Literal["slash", "dot", "slash_dots", "mbox"]
+#: The naming styles other test servers (Cyrus) have too.
+Layout = Literal["slash", "dot"]
+
+#: Every layout a :class:`DovecotServer` can have: the two naming styles and two storage quirks.
+DovecotLayout = Literal["slash", "dot", "slash_dots", "mbox"]
 
 #: Each layout's hierarchy separator, personal prefix and ``mail_location``.
 _LAYOUTS: dict[str, tuple[str, str, str]] = {
@@ -211,7 +216,7 @@ class DovecotServer:
     def __init__(
         self,
         *,
-        layout: Layout = "slash",
+        layout: DovecotLayout = "slash",
         max_mail_size: int | None = None,
         fsync: bool = False,
         plugins: Sequence[str] = (),
@@ -233,7 +238,7 @@ class DovecotServer:
         """
         if layout not in _LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}: use one of {', '.join(_LAYOUTS)}")
-        self.layout: Layout = layout
+        self.layout: DovecotLayout = layout
         self.separator, self.prefix, self._location = _LAYOUTS[layout]
         self.special_use = dict(SPECIAL_USE if special_use is None else special_use)
         self.max_mail_size = max_mail_size
