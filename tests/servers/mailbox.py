@@ -1,4 +1,5 @@
-"""Fill and inspect the mailboxes of a :class:`~tests.servers.dovecot.DovecotServer`.
+"""Fill and inspect the mailboxes of a :class:`~tests.servers.dovecot.DovecotServer` (or, for
+the IMAP helpers and :func:`fill`, a :class:`~tests.servers.cyrus.CyrusServer`).
 
 Folders are named by *logical paths*: Unicode, "/" between levels, relative to the personal
 namespace prefix, "INBOX" for the inbox (e.g. ``"Archive/2020"``). The same logical path names
@@ -7,6 +8,7 @@ the same folder on a "slash" server (IMAP ``Archive/2020``) and on a "dot" serve
 
 Messages are either written straight into the Maildir (:func:`deliver`, :func:`fill`: fast, no
 IMAP involved, what a migration source looks like) or read back over IMAP (:func:`snapshot`).
+Cyrus has no Maildir to write into: :func:`fill` appends over IMAP there (:func:`append_mails`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from typing import Literal
 
 from imapclient import IMAPClient, imap_utf7
 
+from tests.servers.cyrus import CyrusServer
 from tests.servers.dovecot import DovecotServer
 
 __all__ = [
+    "AnyServer",
     "Mail",
     "Security",
     "Snapshot",
@@ -40,8 +44,12 @@ __all__ = [
     "imap_name",
     "insecure_context",
     "make_message",
+    "append_mails",
     "snapshot",
 ]
+
+#: The servers the IMAP helpers (:func:`client`, :func:`snapshot`, :func:`fill`...) work with.
+AnyServer = DovecotServer | CyrusServer
 
 Security = Literal["None", "Ssl", "Tls"]
 
@@ -92,7 +100,7 @@ def insecure_context() -> ssl.SSLContext:
 
 
 def client(
-    server: DovecotServer,
+    server: AnyServer,
     user: str,
     password: str | None = None,
     *,
@@ -136,7 +144,7 @@ def client(
     return imap
 
 
-def imap_name(server: DovecotServer, folder: str) -> str:
+def imap_name(server: AnyServer, folder: str) -> str:
     """Translate a logical folder path into the server's IMAP mailbox name.
 
     Args:
@@ -152,7 +160,7 @@ def imap_name(server: DovecotServer, folder: str) -> str:
     return server.prefix + server.separator.join(parts)
 
 
-def create_folder(server: DovecotServer, user: str, folder: str) -> None:
+def create_folder(server: AnyServer, user: str, folder: str) -> None:
     """Create a folder over IMAP (so Dovecot applies its own rules) and subscribe to it.
 
     Args:
@@ -166,7 +174,7 @@ def create_folder(server: DovecotServer, user: str, folder: str) -> None:
         imap.subscribe_folder(name)
 
 
-def snapshot(server: DovecotServer, user: str, password: str | None = None) -> Snapshot:
+def snapshot(server: AnyServer, user: str, password: str | None = None) -> Snapshot:
     r"""Read every selectable folder of a mailbox over IMAP, without changing any flag.
 
     Args:
@@ -207,7 +215,7 @@ def _sort_key(item: tuple[str, frozenset[str], int]) -> tuple[str, list[str], in
     return item[0], sorted(item[1]), item[2]
 
 
-def _logical(server: DovecotServer, name: str, delimiter: bytes | None) -> str:
+def _logical(server: AnyServer, name: str, delimiter: bytes | None) -> str:
     """Turn an IMAP mailbox name listed by the server into a logical path."""
     if name.upper() == "INBOX":
         return "INBOX"
@@ -323,7 +331,7 @@ def deliver(
 
 
 def fill(
-    server: DovecotServer,
+    server: AnyServer,
     user: str,
     spec: Mapping[str, int | Iterable[bytes | Mail]],
     *,
@@ -332,6 +340,7 @@ def fill(
     r"""Fill a mailbox fast (thousands of messages a second) by writing Maildir files.
 
     Folders missing from the mailbox are first created and subscribed over IMAP (one session).
+    On a :class:`CyrusServer` the messages are appended over IMAP instead (:func:`append_mails`).
     A count ``n`` stands for :func:`make_message` ``(0..n-1, size=size, folder=folder)`` with
     varied flags (every 2nd ``\Seen``, 7th ``\Flagged``, 11th ``\Answered``) and internal
     dates one hour apart from 2020-01-01 UTC; bytes get no flags and the current time.
@@ -345,6 +354,10 @@ def fill(
     Returns:
         Logical folder path -> number of messages written.
     """
+    if isinstance(server, CyrusServer):
+        return append_mails(server, user, spec, size=size)
+    if server.layout == "mbox":  # mbox files are Dovecot's to write
+        return append_mails(server, user, spec, size=size)
     with client(server, user) as imap:
         existing = {name for _, _, name in imap.list_folders()}
         for folder in spec:
@@ -365,6 +378,47 @@ def fill(
     return written
 
 
+def append_mails(
+    server: AnyServer,
+    user: str,
+    spec: Mapping[str, int | Iterable[bytes | Mail]],
+    *,
+    size: int = 2048,
+) -> dict[str, int]:
+    r"""Fill a mailbox over IMAP: create (and subscribe) missing folders, APPEND each message.
+
+    The messages are what :func:`fill` takes, with their flags and internal dates; the server
+    stores them as it does any APPEND (Cyrus turns 8-bit header bytes into ``X`` by default).
+
+    Args:
+        server: The server.
+        user: A user added with ``add_user``.
+        spec: Logical folder path -> message count, or messages (bytes or :class:`Mail`).
+        size: Size of generated messages, in bytes.
+
+    Returns:
+        Logical folder path -> number of messages appended.
+    """
+    written: dict[str, int] = {}
+    with client(server, user) as imap:
+        existing = {name for _, _, name in imap.list_folders()}
+        for folder, content in spec.items():
+            name = imap_name(server, folder)
+            if name != "INBOX" and name not in existing:
+                imap.create_folder(name)
+                imap.subscribe_folder(name)
+                # Cyrus creates missing parents as real folders.
+                existing = {listed for _, _, listed in imap.list_folders()}
+            mails = _generated(folder, content, size) if isinstance(content, int) else content
+            count = 0
+            for item in mails:
+                mail = item if isinstance(item, Mail) else Mail(item)
+                imap.append(name, mail.raw, flags=mail.flags, msg_time=mail.internaldate)
+                count += 1
+            written[folder] = count
+    return written
+
+
 def _generated(folder: str, count: int, size: int) -> Iterable[Mail]:
     """Yield the generated messages :func:`fill` documents for a count."""
     for i in range(count):
@@ -380,7 +434,7 @@ def _generated(folder: str, count: int, size: int) -> Iterable[Mail]:
         )
 
 
-def _parts(server: DovecotServer, folder: str) -> list[str]:
+def _parts(server: AnyServer, folder: str) -> list[str]:
     """Split a logical path into its levels ([] for INBOX), checking the layout allows them."""
     if folder.upper() == "INBOX":
         return []
