@@ -16,6 +16,7 @@ from engine.store import Store
 from engine.sync import MailboxSync, Outcome, SyncOptions, SyncReport
 from engine.targets import ImapTarget, Target
 from tests.conftest import NewProxy, NewUser
+from tests.servers.cyrus import CyrusServer
 from tests.servers.dovecot import DovecotServer
 from tests.servers.mailbox import Mail, Snapshot, client, fill, make_message, snapshot
 
@@ -330,3 +331,37 @@ def test_subscriptions_are_the_sources_and_noselect_parents_stay_hierarchy(
 
     assert second.outcome is Outcome.SYNCED and second.progress["messages_copied"] == 0
     assert read_back()[0] == {"INBOX", "INBOX.B", "INBOX.P.C"}
+
+
+def test_a_target_offering_create_special_use_gets_the_attribute_with_the_folder(
+    dovecot_slash: DovecotServer, cyrus: CyrusServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """Cyrus offers CREATE-SPECIAL-USE: "Sent Items" (the source's sent folder by name) keeps its
+    name and is created with \\Sent, "Sent Messages" is an ordinary folder; the next run, planning
+    again, finds "Sent Items" by its attribute (same folders, nothing copied)."""
+    user, _ = new_user(dovecot_slash)
+    target_user, target_password = new_user(cyrus)
+    fill(dovecot_slash, user, {"INBOX": mails("INBOX", 1), "Sent Items": mails("Sent Items", 2),
+                               "Sent Messages": mails("Sent Messages", 1), "Junk E-mail": mails("Junk E-mail", 1)})
+    endpoint = ImapEndpoint(host=cyrus.host, port=cyrus.port, security=Security.NONE,
+                            user=cyrus.admin, authzid=target_user, password=cyrus.admin_password)
+    source, state = source_endpoint(dovecot_slash, user), tmp_path / "s.db"
+    with client(cyrus, target_user, target_password) as imap:
+        assert b"CREATE-SPECIAL-USE" in imap.capabilities()
+
+    first = run(source, lambda: ImapTarget(endpoint), state)
+
+    assert first.outcome is Outcome.SYNCED, (first.error, first.folder_errors)
+    expected_map = {"INBOX": "INBOX", "Junk E-mail": "INBOX.Junk E-mail", "Sent Items": "INBOX.Sent Items",
+                    "Sent Messages": "INBOX.Sent Messages"}
+    assert folder_map(first) == expected_map
+    with client(cyrus, target_user, target_password) as imap:
+        listed = {name: {flag.decode() for flag in flags} for flags, _, name in imap.list_folders()}
+    assert "\\Sent" in listed["INBOX.Sent Items"] and "\\Junk" in listed["INBOX.Junk E-mail"]
+    assert "\\Sent" not in listed["INBOX.Sent Messages"]
+
+    with client(dovecot_slash, user) as imap:
+        imap.unsubscribe_folder("Sent Messages")  # the next run plans again
+    second = run(source, lambda: ImapTarget(endpoint), state)
+    assert second.outcome is Outcome.SYNCED and folder_map(second) == expected_map
+    assert second.progress["messages_copied"] == 0
