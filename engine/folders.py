@@ -674,10 +674,12 @@ class _Target:
 
     def __init__(self, folders: Sequence[RemoteFolder], namespace: Namespace) -> None:
         self.namespace = namespace
+        # Folders that can hold mail; a \Noselect one is only a level of the hierarchy, and a
+        # copied folder landing there must still be created.
         self.existing = {
             self.key(folder.name)
             for folder in folders
-            if _NONEXISTENT not in {flag.casefold() for flag in folder.flags}
+            if not {_NONEXISTENT, _NOSELECT} & {flag.casefold() for flag in folder.flags}
         }
         self._by_attribute: dict[Role, _Path] = {}
         usable = []

@@ -97,7 +97,10 @@ class _Maker:
     def __init__(self, target: Target, listed: Sequence[RemoteFolder], namespace: Namespace) -> None:
         self.target = target
         self.namespace = namespace
+        #: Levels of the hierarchy that exist, \\Noselect ones included.
         self.existing: set[_Path] = set()
+        #: Folders that can hold mail: created folders, and listed ones but \\Noselect.
+        self.selectable: set[_Path] = set()
         self.childless: set[_Path] = set()
         for folder in listed:
             flags = {flag.casefold() for flag in folder.flags}
@@ -105,6 +108,8 @@ class _Maker:
             if path is None or "\\nonexistent" in flags:
                 continue
             self.existing.add(path)
+            if "\\noselect" not in flags:
+                self.selectable.add(path)
             if "\\noinferiors" in flags:
                 self.childless.add(path)
         #: Parents created only because a server refused a child without them.
@@ -130,11 +135,11 @@ class _Maker:
             path = _follow(planned, moved)
             note = folder.note
             old = before.get(folder.source)
-            if path not in self.existing and old is not None and old.target != name:
+            if path not in self.selectable and old is not None and old.target != name:
                 old_path = self._path(old.target)
-                if old_path in self.existing and old_path not in taken:
+                if old_path in self.selectable and old_path not in taken:
                     path, note = old_path, old.note
-            if path not in self.existing:
+            if path not in self.selectable:
                 outcome = self._create(path, taken - {planned}, plan.special_use.get(name))
                 if isinstance(outcome, str):
                     failed.append((folder.source, outcome))
@@ -165,13 +170,13 @@ class _Maker:
         name = target_name(path, self.namespace)
         answer = self._try(name, special_use)
         if answer is None:
-            self.existing.add(path)
+            self._made(path)
             return path, None
         answers = [answer]
         if refused_for_missing_parent(answer) and self._make_parents(path):
             answer = self._try(name, special_use)
             if answer is None:
-                self.existing.add(path)
+                self._made(path)
                 return path, None
             answers.append(answer)
         depth = max((d for d in range(len(path)) if path[:d] in self.existing or d == 0), default=0)
@@ -192,11 +197,15 @@ class _Maker:
             tried.add(candidate)
             answer = self._try(target_name(candidate, self.namespace), special_use)
             if answer is None:
-                self.existing.add(candidate)
+                self._made(candidate)
                 chosen = target_name(candidate, self.namespace)
                 log.warning("target refused %r (%s); created %r instead", name, answers[-1], chosen)
                 return candidate, f"the target refused {name!r} ({answers[0]}); named {chosen!r} ({why})"
             answers.append(answer)
+
+    def _made(self, path: _Path) -> None:
+        self.existing.add(path)
+        self.selectable.add(path)
 
     def _make_parents(self, path: _Path) -> bool:
         """Create the missing parents of ``path`` as hierarchy only; whether any was made."""
