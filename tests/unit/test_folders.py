@@ -1011,6 +1011,12 @@ def test_only_copied_folders_are_created_never_their_parents() -> None:
     assert plan.create == ["A/1", "B/1", "C/1"]
 
 
+def test_a_copied_folder_whose_target_is_only_hierarchy_is_created() -> None:
+    plan = plan_mailbox([slash("A"), slash("A/1")], SLASH, [slash("A", "\\Noselect"), slash("A/1")], SLASH)
+
+    assert plan.create == ["A"]  # a level the server made for A/1 does not hold mail yet
+
+
 def test_a_plan_stored_as_text_comes_back_only_for_the_same_listing() -> None:
     source = [
         RemoteFolder("INBOX", "/", frozenset()),
