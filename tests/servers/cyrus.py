@@ -399,6 +399,7 @@ unixhierarchysep: {switch}
 altnamespace: {switch}
 munge8bit: {"yes" if self.munge8bit else "no"}
 allowplaintext: yes
+failedloginpause: 0
 sasl_pwcheck_method: auxprop
 sasl_auxprop_plugin: sasldb
 sasl_sasldb_path: {self.root}/conf/sasldb
