@@ -19,7 +19,8 @@ Steps (see ``bench/README.md`` for what each figure means):
       (``--mailboxes``), ``--parallel`` mailboxes at a time; with ``--sync-form process`` one
       process per user, ``--parallel`` processes at a time. Peak RSS and CPU time of each
       process from ``wait4``;
-   c. a no-change re-sync with the same state database(s);
+   c. a no-change re-sync with the same state database(s), then a re-sync after deleting them
+      (the state lost: every message is found on the target by content, none copied twice);
    d. the migration service (:class:`engine.service.MigrationService`, the production path of
       the daily incremental syncs): one batch of every user, run by the service's worker
       threads in this process at the endpoint's concurrency (``--parallel``), into fresh target
@@ -82,6 +83,7 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 #: The goals the figures are held to.
 GOAL_RATIO = 0.8  # initial sync >= 0.8 x probe limit
 GOAL_RESYNC_PERCENT = 2.0  # no-change re-sync <= 2 % of the initial sync's time
+GOAL_LOST_STATE_PERCENT = 20.0  # re-sync after losing the state database <= 20 % of the initial
 GOAL_RSS_MB = 150.0  # peak RSS per sync process
 
 #: Options every timed sync gets: the 40 MB message is copied, not skipped.
@@ -1015,6 +1017,7 @@ def bench(cfg: Config) -> dict[str, Any]:
         copies: list[probe.PhaseResult] = []
         initials: list[SyncPhase] = []
         resyncs: list[SyncPhase] = []
+        losts: list[SyncPhase] = []
         maildirs: list[SyncPhase] = []
         imap_targets: list[list[str]] = []  # per repetition, the target user of each source user
         service_initials: list[ServicePhase] = []
@@ -1108,6 +1111,13 @@ def bench(cfg: Config) -> dict[str, Any]:
             resync = syncs.run("resync_imap", cfg.sync_form, jobs, cfg.parallel, CpuMeter(servers))
             resyncs.append(resync)
             say(f"{tag}no-change re-sync: {resync.wall_seconds:.2f}s, {resync.messages} messages copied")
+            _settle()
+            for leftover in state.iterdir():  # the state database lost
+                leftover.unlink()
+            lost = syncs.run("lost_state_imap", cfg.sync_form, jobs, cfg.parallel, CpuMeter(servers))
+            losts.append(lost)
+            say(f"{tag}re-sync after losing the state: {lost.wall_seconds:.2f}s, {lost.messages} messages copied, "
+                f"target CPU {lost.cpu['target_dovecot_cpu_seconds']:.1f}s")
             imap_targets.append(names)  # the last repetition's copies are checked
 
             # -- the migration service: initial sync, then a no-change incremental sync ----------
@@ -1181,6 +1191,15 @@ def bench(cfg: Config) -> dict[str, Any]:
             "messages": max(p.messages for p in resyncs),
             "peak_rss_mb": round(max(p.peak_rss_mb for p in resyncs), 1),
             "failures": [f for p in resyncs for f in p.failures],
+        }
+        lost = _best(losts)
+        results["lost_state_imap"] = lost.as_dict() | {
+            "wall_seconds_all": _walls(losts),
+            "percent_of_initial": round(100 * lost.wall_seconds / initial.wall_seconds, 2) if initial.wall_seconds else None,
+            "messages": max(p.messages for p in losts),
+            "messages_found": min(sum(r.get("messages_found", 0) for r in p.reports) for p in losts),
+            "peak_rss_mb": round(max(p.peak_rss_mb for p in losts), 1),
+            "failures": [f for p in losts for f in p.failures],
         }
         service_initial, service_resync = _best(service_initials), _best(service_resyncs)
         results["service_imap"] = service_initial.as_dict() | {
@@ -1306,6 +1325,15 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             and resync["messages"] == 0 and not resync["failures"],
         },
     ]
+    if "lost_state_imap" in results:
+        lost = results["lost_state_imap"]
+        rows.append({
+            "goal": "re-sync after losing the state <= 20 % of the initial, 0 copied",
+            "measured": lost["percent_of_initial"],
+            "target": GOAL_LOST_STATE_PERCENT,
+            "met": lost["percent_of_initial"] is not None and lost["percent_of_initial"] <= GOAL_LOST_STATE_PERCENT
+            and lost["messages"] == 0 and not lost["failures"],
+        })
     if "service_resync" in results:
         service = results["service_resync"]
         rows.append({
@@ -1422,6 +1450,11 @@ def report(results: dict[str, Any]) -> str:
     if r.get("engine_percent_of_initial") is not None:
         lines.append(f"    by the engine's own clock (sum over mailboxes, no process start): "
                      f"{r['engine_percent_of_initial']:.1f} % of the initial")
+    if "lost_state_imap" in results:
+        q = results["lost_state_imap"]
+        lines.append(f"{'  re-sync, state lost':<31}{q['wall_seconds']:>8.2f}{'':>8}{'':>8}"
+                     f"{q['percent_of_initial']:>7.1f}%{q['peak_rss_mb']:>7.0f} MB{cpu(q, 'engine_cpu_seconds')}{walls(q)}"
+                     f"  {q['messages']} copied, {q['messages_found']} found on the target")
     if "service_imap" in results:
         v, w = results["service_imap"], results["service_resync"]
         lines.append(row("service -> IMAP (threads)", v, f"{v['ratio_to_probe_limit']:.2f}", None, "engine_cpu_seconds")

@@ -26,7 +26,7 @@ from pathlib import Path
 from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
-from engine.imap import LOGIN_PLACEHOLDER, ImapEndpoint, Security
+from engine.imap import DEFAULT_MASTER_SEPARATOR, LOGIN_PLACEHOLDER, ImapEndpoint, Security, check_master_separator
 from engine.store import Store
 from engine.sync import MailboxSync, MemoryBudget, Outcome, SyncOptions, SyncReport, keep_large_blocks_out_of_the_heap
 from engine.targets import ImapTarget, Target
@@ -66,6 +66,13 @@ def _security(text: str) -> Security:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _master_separator(text: str) -> str:
+    try:
+        return check_master_separator(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _parallel(text: str) -> int:
     if text.strip().isdigit() and 1 <= int(text) <= MAX_PARALLEL:
         return int(text)
@@ -86,7 +93,8 @@ def _side(parser: argparse.ArgumentParser, side: str, required: bool) -> None:
     )
     group.add_argument(
         f"--{side}-user", required=False,
-        help="login as written (Domain/Admin/User or user*master forms work), or the admin when --%s-authzid is given%s"
+        help="login as written (Domain/Admin/User, user*master; a refused Admin*User is also tried as User*Admin "
+        "and as SASL PLAIN for User), or the admin when --%s-authzid is given%s"
         % (side, " (required unless --mailboxes gives the logins)" if required else ""),
     )
     group.add_argument(f"--{side}-authzid", help="SASL PLAIN authorization identity: the user the admin acts as")
@@ -135,6 +143,8 @@ def add_commands(sub: Any) -> None:
                       help="large items allowed before the mailbox fails (default 0)")
     sync.add_argument("--sync-deletions", action="store_true",
                       help="also delete on the target the copied messages that were deleted on the source")
+    sync.add_argument("--master-separator", type=_master_separator, default=DEFAULT_MASTER_SEPARATOR, metavar="CHAR",
+                      help="what joins the halves of a super-user login such as Admin*User (default '*')")
     sync.add_argument("--accept-untrusted-certificates", action="store_true",
                       help="accept TLS certificates that fail verification (self-signed test servers)")
     sync.add_argument("--state", type=Path, default=Path("instance/mailshift-state.db"), metavar="PATH",
@@ -155,6 +165,8 @@ def add_commands(sub: Any) -> None:
                         help="where mailboxes go; {EmailAddress} is replaced (default <instance>/mailboxes/{EmailAddress}/Maildir)")
     worker.add_argument("--poll-seconds", type=float, default=defaults.SCHEDULER_POLL_SECONDS, metavar="SECONDS",
                         help="longest pause between two scheduler passes")
+    worker.add_argument("--master-separator", type=_master_separator, default=DEFAULT_MASTER_SEPARATOR, metavar="CHAR",
+                        help="what joins Admin and User in a super-user UserName of the CSV files (default '*')")
     worker.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
 
 
@@ -175,7 +187,18 @@ def _endpoint(args: argparse.Namespace, side: str, user: str, password: str, aut
         authzid=authzid,
         password=password,
         accept_untrusted_certificates=args.accept_untrusted_certificates,
+        master_separator=args.master_separator,
     )
+
+
+def _state_key(email: str | None, source: ImapEndpoint, target_name: str) -> str:
+    """The name of a mailbox's copy in the state database: the mailbox (its address, else the
+    source login) and its target, not how the source server was reached, so that another
+    spelling of the same server (``localhost``, an IP address, another port) continues the copy.
+    A source server that is really another one is told by its folders' UIDVALIDITY, and its
+    messages are then looked for on the target by content before anything is copied."""
+    who = email or (f"{source.user}/{source.authzid}" if source.authzid else source.user)
+    return f"mailbox:{who} -> {target_name}"
 
 
 def _login_name(endpoint: ImapEndpoint) -> str:
@@ -255,7 +278,7 @@ def _one_job(args: argparse.Namespace, targets: _Targets) -> _Job:
         raise ConfigurationError(f"the source login contains {LOGIN_PLACEHOLDER}: give the address with --email")
     target, target_name = targets.open(args.email)
     options = _options(args, args.user_root, args.bad_item_limit, args.large_item_limit)
-    return _Job(args.email, source, target, f"{_login_name(source)} -> {target_name}", options)
+    return _Job(args.email, source, target, _state_key(args.email, source, target_name), options)
 
 
 def _csv_jobs(args: argparse.Namespace, targets: _Targets) -> list[_Job]:
@@ -292,7 +315,7 @@ def _csv_jobs(args: argparse.Namespace, targets: _Targets) -> list[_Job]:
         target, target_name = targets.open(row.email)
         options = _options(args, row.values.get("UserRoot") or None,
                            row.settings.bad_item_limit, row.settings.large_item_limit)
-        jobs.append(_Job(row.email, source, target, f"{_login_name(source)} -> {target_name}", options))
+        jobs.append(_Job(row.email, source, target, _state_key(row.email, source, target_name), options))
     return jobs
 
 
@@ -301,12 +324,18 @@ def _summary(report: SyncReport) -> str:
     lines = [
         f"{report.mailbox}: {report.outcome.value}",
         f"  folders {p['folders_done']}/{p['folders_total']}, messages copied {p['messages_copied']}, "
-        f"skipped {p['messages_skipped']}, flags updated {p['flags_updated']}, deleted {p['messages_deleted']}",
+        f"found already on the target {p['messages_found']}, skipped {p['messages_skipped']}, "
+        f"flags updated {p['flags_updated']}, deleted {p['messages_deleted']}",
         f"  {p['bytes_copied']} bytes in {p['seconds']} s ({p['messages_per_second']} messages/s)",
     ]
     lines += [f"  folder {f['source']!r} -> {f['target']!r}: {f['note']}" for f in report.folders if "note" in f]
     lines += [f"  excluded {e['source']!r} (pattern {e['pattern']!r})" for e in report.excluded]
     lines += [f"  folder error: {e}" for e in report.folder_errors]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    altered = report.alteration_summary()
+    if altered:
+        changes = ", ".join(f"{kind} ({count:,})" for kind, count in altered.items())
+        lines.append(f"  not exact: the target changed {len(report.altered):,} messages: {changes}")
     lines += [
         f"  skipped {s.kind} in {s.folder!r} uid {s.uid}: {s.subject!r} ({s.date}, {s.size} bytes): {s.reason}"
         for s in report.skipped_items
@@ -384,7 +413,8 @@ def _run_worker(args: argparse.Namespace) -> int:
 
     keep_large_blocks_out_of_the_heap()
     target = TargetSettings(maildir=args.target_maildir) if args.target_maildir else None
-    service = MigrationService(args.instance, target=target, poll_seconds=args.poll_seconds)
+    service = MigrationService(args.instance, target=target, poll_seconds=args.poll_seconds,
+                               master_separator=args.master_separator)
     halt = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: halt.set())

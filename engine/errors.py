@@ -54,9 +54,17 @@ class ConfigurationError(MigrationError):
 
 
 class ConnectionLost(MigrationError):
-    """Raised when a server cannot be reached or drops the connection mid-command."""
+    """Raised when a server cannot be reached or drops the connection mid-command.
+
+    ``unsent`` is True when the connection failed while a command's last bytes were being
+    written: the server never received it whole, so it cannot have acted on it.
+    """
 
     transient = True
+
+    def __init__(self, message: str, *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 class Throttled(MigrationError):
@@ -94,13 +102,18 @@ class FolderError(MigrationError):
 
 
 class ItemRejected(MigrationError):
-    """Raised when the target refuses one message or the source cannot deliver it."""
+    """Raised when a target refuses a message (a refused MULTIAPPEND stores none of its messages).
+
+    A target that appends one message at a time may have stored the leading messages of a
+    transaction before refusing one: ``stored`` holds their references, in order.
+    """
 
     scope = Scope.ITEM
 
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
+    def __init__(self, message: str, *, too_large: bool = False, stored: list[str | None] | None = None) -> None:
         super().__init__(message)
         self.too_large = too_large
+        self.stored: list[str | None] = stored or []
 
 
 class Interrupted(MigrationError):

@@ -43,13 +43,17 @@ from engine.messages import IDENTITY_HEADERS, MessageMeta, meta_from_fetch
 from engine.tls import client_context
 
 __all__ = [
+    "DEFAULT_MASTER_SEPARATOR",
     "LOGIN_PLACEHOLDER",
     "FolderStatus",
     "ImapEndpoint",
     "ImapSession",
+    "LoginAttempt",
     "OutgoingMessage",
     "Security",
     "answered_now",
+    "check_master_separator",
+    "login_attempts",
     "probe_server",
     "throttle_pause",
 ]
@@ -60,6 +64,26 @@ _T = TypeVar("_T")
 
 #: Placeholder of a login template, replaced by each mailbox's e-mail address.
 LOGIN_PLACEHOLDER = "{EmailAddress}"
+
+#: What joins the two halves of a super-user login (``Admin*User``, seed 000; ``user*master``, Dovecot).
+DEFAULT_MASTER_SEPARATOR = "*"
+
+
+def check_master_separator(text: str) -> str:
+    """Validate a super-user login separator: one character, not a letter, digit, space or control.
+
+    Returns:
+        ``text`` unchanged.
+
+    Raises:
+        ConfigurationError: ``text`` cannot separate the halves of a login.
+    """
+    if len(text) != 1 or text.isalnum() or text.isspace() or not text.isprintable():
+        raise ConfigurationError(
+            f"the master-user separator must be one character that is not a letter, a digit, "
+            f"white space or a control character (such as '*' or '#'), not {text!r}"
+        )
+    return text
 
 
 class Security(StrEnum):
@@ -84,9 +108,12 @@ class Security(StrEnum):
 class ImapEndpoint:
     """Where and how to log in to one IMAP account.
 
-    ``user`` is sent as written (``Domain/Admin/User`` and ``user*master`` forms included).
-    With ``authzid`` set, the login is SASL PLAIN where ``user`` authenticates and acts as
-    ``authzid`` (an administrator opening a user's mailbox).
+    ``user`` is sent as written first (``Domain/Admin/User`` and ``user*master`` forms included).
+    A super-user login ``A*B`` (``master_separator`` between two non-empty halves, seed 000's
+    ``Admin_UserName*User_UserName``) that is refused is then tried as LOGIN ``B*A`` (Dovecot's
+    order), then as AUTHENTICATE PLAIN with authcid ``A`` and authzid ``B`` where the server
+    offers AUTH=PLAIN (see :func:`login_attempts`). With ``authzid`` set, the login is SASL PLAIN
+    where ``user`` authenticates and acts as ``authzid`` (an administrator opening a user's mailbox).
     """
 
     host: str
@@ -97,6 +124,10 @@ class ImapEndpoint:
     authzid: str | None = None
     accept_untrusted_certificates: bool = False
     timeout: float = defaults.CONNECT_TIMEOUT_SECONDS
+    master_separator: str = DEFAULT_MASTER_SEPARATOR
+
+    def __post_init__(self) -> None:
+        check_master_separator(self.master_separator)
 
     @property
     def effective_port(self) -> int:
@@ -294,20 +325,33 @@ class ImapSession:
 
     def _login(self) -> None:
         endpoint = self.endpoint
+        # Read before the login (after STARTTLS, imapclient asks the server again).
         caps = {_text(c).upper() for c in self.client.capabilities()}
         if endpoint.authzid or "LOGINDISABLED" in caps:
             self.client.plain_login(endpoint.user, endpoint.password, endpoint.authzid)
             return
-        try:
-            self.client.login(endpoint.user, endpoint.password)
-        except LoginError as exc:
-            swapped = _swapped_master_login(endpoint.user)
-            if swapped is None or throttle_pause(_text(exc.args)) is not None:
-                raise
-            # Outlook Live's documentation writes super-user logins as Admin*User, while
-            # Dovecot (and the later Exchange documentation) expect User*Admin: try the other.
-            self.client.login(swapped, endpoint.password)
-            log.warning("logged in as %r: the master-user login %r has its halves the other way round", swapped, endpoint.user)
+        attempts = login_attempts(endpoint.user, endpoint.master_separator, offers_plain="AUTH=PLAIN" in caps)
+        refused: LoginError | None = None
+        for number, attempt in enumerate(attempts):
+            try:
+                if attempt.authzid is None:
+                    self.client.login(attempt.user, endpoint.password)
+                else:
+                    self.client.plain_login(attempt.user, endpoint.password, attempt.authzid)
+            except LoginError as exc:
+                # Each refusal may count toward a lockout: a throttled server gets no more tries.
+                if len(attempts) == 1 or throttle_pause(_text(exc.args)) is not None:
+                    raise
+                refused = exc
+                continue
+            if number:
+                log.warning("logged in with %s after the server refused %s", attempt.describe(),
+                            ", ".join(a.describe() for a in attempts[:number]))
+            return
+        tried = ", ".join(a.describe() for a in attempts)
+        raise AuthenticationFailed(
+            f"connecting to {endpoint.display}: the server refused the credentials (tried {tried})"
+        ) from refused
 
     def _drop(self) -> None:
         try:
@@ -355,17 +399,50 @@ class ImapSession:
             for flags, delim, name in listed
         ]
 
-    def create_folder(self, name: str) -> None:
-        """CREATE and SUBSCRIBE a folder; an 'already exists' answer is not an error."""
+    def create_folder(self, name: str, special_use: str | None = None) -> None:
+        """CREATE a folder (without subscribing it); an 'already exists' answer is not an error.
+
+        Args:
+            name: The folder's full name.
+            special_use: An RFC 6154 attribute (``\\Sent``) to create it with, sent as
+                CREATE-SPECIAL-USE's ``USE`` where the server offers that extension (ignored
+                elsewhere). A server that refuses the attribute gets a plain CREATE.
+
+        Raises:
+            CommandRefused: The server refused the name.
+        """
         with _translated(f"CREATE {name!r}"):
             try:
+                if special_use and "CREATE-SPECIAL-USE" in self.capabilities:
+                    typ, data = self.client._imap._simple_command(
+                        "CREATE", self.client._normalise_folder(name), f"(USE ({special_use}))"
+                    )
+                    if _text(typ).upper() == "OK":
+                        return
+                    if "USEATTR" not in _text(data).upper():
+                        raise IMAPClientError(f"create failed: {_text(data)}")
+                    log.warning("%s refused the attribute %s for %r; created without it", self.endpoint.display, special_use, name)
                 self.client.create_folder(name)
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
                 if "ALREADYEXISTS" not in _text(exc.args).upper().replace(" ", "") and not self.client.folder_exists(name):
                     raise
-            self.client.subscribe_folder(name)
+
+    def list_subscribed(self) -> set[str]:
+        """The names of every subscribed folder (LSUB), decoded to Unicode."""
+        with _translated("LSUB"):
+            listed = self.client.list_sub_folders()
+        return {_text(name) for _, _, name in listed}
+
+    def subscribe(self, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE (``subscribed`` True) or UNSUBSCRIBE a folder."""
+        verb = "SUBSCRIBE" if subscribed else "UNSUBSCRIBE"
+        with _translated(f"{verb} {name!r}"):
+            if subscribed:
+                self.client.subscribe_folder(name)
+            else:
+                self.client.unsubscribe_folder(name)
 
     def folder_status(self, name: str, what: Sequence[str]) -> dict[bytes, Any]:
         """STATUS of a folder without selecting it."""
@@ -459,6 +536,15 @@ class ImapSession:
         with _translated("UID SEARCH"):
             found = self.client.search(["UID", f"{uid + 1}:*"]) if uid else self.client.search("ALL")
         return sorted(u for u in found if u > uid)
+
+    def present(self, uids: Sequence[int]) -> list[int]:
+        """Which of ``uids`` still exist in the selected folder, ascending."""
+        if not uids:
+            return []
+        wanted = set(uids)
+        with _translated("UID SEARCH"):
+            found = self.client.search(["UID", _uid_set(sorted(wanted))])
+        return sorted(u for u in found if u in wanted)
 
     def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
         """Size, date, flags and identifying headers of ``uids`` (missing ones are omitted).
@@ -584,7 +670,11 @@ class ImapSession:
         if len(messages) > 1 and "MULTIAPPEND" not in self.capabilities:
             out: list[int | None] = []
             for number, message in enumerate(messages):
-                out.extend(self._append_now(folder, [message], on_sent if number == 0 else None))
+                try:
+                    out.extend(self._append_now(folder, [message], on_sent if number == 0 else None))
+                except ItemRejected as exc:  # the messages before this one are stored
+                    exc.stored = [str(u) if u is not None else None for u in out]
+                    raise
             return out
         try:
             with _translated(f"APPEND to {folder!r}"):
@@ -625,7 +715,7 @@ class ImapSession:
         pending.append(b"\r\n")
         if on_sent is not None:
             on_sent()
-        imap.send(b"".join(pending))
+        _send_last(imap, b"".join(pending), folder)
         return tag
 
     def _send_append(
@@ -650,14 +740,16 @@ class ImapSession:
             imap.send(message.body)
         if on_sent is not None:
             on_sent()
-        imap.send(b"\r\n")
+        _send_last(imap, b"\r\n", folder)
         typ, data = imap._command_complete("APPEND", tag)
         return _text(typ).upper(), _text(data)
 
-    def store_flags(self, uid: int, flags: Iterable[str]) -> None:
-        """Replace the flags of one message in the selected folder."""
+    def store_flags(self, uids: Sequence[int], flags: Iterable[str]) -> None:
+        """Replace the flags of messages in the selected folder (one STORE per batch of UIDs)."""
+        batch = defaults.METADATA_BATCH_MESSAGES
         with _translated("STORE FLAGS"):
-            self.client.set_flags([uid], sorted(flags), silent=True)
+            for start in range(0, len(uids), batch):
+                self.client.set_flags(_uid_set(sorted(uids[start : start + batch])), sorted(flags), silent=True)
 
     def delete(self, uids: Sequence[int]) -> None:
         """Mark messages deleted and expunge them (UID EXPUNGE when UIDPLUS is offered)."""
@@ -695,6 +787,14 @@ def _quiet(client: IMAPClient) -> None:
         client._imap.debug = 0
 
 
+def _send_last(imap: imaplib.IMAP4, data: bytes, folder: str) -> None:
+    """Write the bytes that end an APPEND; a failure here means the server never got it whole."""
+    try:
+        imap.send(data)
+    except (OSError, imaplib.IMAP4.abort) as exc:
+        raise ConnectionLost(f"APPEND to {folder!r}: {_text(exc.args) or type(exc).__name__}", unsent=True) from exc
+
+
 def _append_refusal(folder: str, text: str) -> MigrationError:
     """The error for an APPEND the server answered with NO."""
     pause = throttle_pause(text)
@@ -705,12 +805,59 @@ def _append_refusal(folder: str, text: str) -> MigrationError:
     return ItemRejected(text, too_large=_is_too_large(text))
 
 
-def _swapped_master_login(user: str) -> str | None:
-    """``b*a`` for a ``a*b`` master-user login, or None when ``user`` is not one."""
-    first, star, second = user.partition("*")
-    if not star or not first or not second or "*" in second:
+def _master_halves(user: str, separator: str = DEFAULT_MASTER_SEPARATOR) -> tuple[str, str] | None:
+    """``(a, b)`` for a super-user login ``a*b`` (exactly one separator, both halves non-empty)."""
+    first, found, second = user.partition(separator)
+    if not found or not first or not second or separator in second:
         return None
-    return f"{second}*{first}"
+    return first, second
+
+
+def _swapped_master_login(user: str, separator: str = DEFAULT_MASTER_SEPARATOR) -> str | None:
+    """``b*a`` for a ``a*b`` master-user login, or None when ``user`` is not one."""
+    halves = _master_halves(user, separator)
+    return f"{halves[1]}{separator}{halves[0]}" if halves else None
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One way of logging in: LOGIN as ``user``, or AUTHENTICATE PLAIN as ``user`` for ``authzid``."""
+
+    user: str
+    authzid: str | None = None
+
+    def describe(self) -> str:
+        """The attempt as an error message names it (never with the password)."""
+        if self.authzid is None:
+            return f"LOGIN {self.user!r}"
+        return f"AUTHENTICATE PLAIN as {self.user!r} for {self.authzid!r}"
+
+
+def login_attempts(user: str, separator: str, *, offers_plain: bool) -> list[LoginAttempt]:
+    """The logins to try in order for a login name, stopping at the first the server accepts.
+
+    ``user`` as written comes first. A super-user login ``A*B`` (one ``separator``, both halves
+    non-empty) adds LOGIN ``B*A`` (Outlook Live documented Admin*User, Dovecot expects
+    User*Admin), then, when the server offers AUTH=PLAIN, AUTHENTICATE PLAIN with authcid ``A``
+    and authzid ``B`` (seed 000's form on SASL servers such as Cyrus). Nothing else: every
+    refused attempt may count toward a lockout.
+
+    Args:
+        user: The login name as written (CSV UserName, ``--source-user``).
+        separator: The super-user separator (see :func:`check_master_separator`).
+        offers_plain: Whether the server's capabilities before login include AUTH=PLAIN.
+
+    Returns:
+        One to three attempts.
+    """
+    attempts = [LoginAttempt(user)]
+    halves = _master_halves(user, separator)
+    if halves is not None:
+        admin, target = halves
+        attempts.append(LoginAttempt(f"{target}{separator}{admin}"))
+        if offers_plain:
+            attempts.append(LoginAttempt(admin, target))
+    return attempts
 
 
 def probe_server(host: str, port: int, security: Security, *, accept_untrusted_certificates: bool = False,

@@ -10,7 +10,9 @@ date is the file's modification time. Each message is written to ``tmp/`` and re
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 from imapclient import imap_utf7
@@ -18,17 +20,40 @@ from imapclient import imap_utf7
 from engine.errors import FolderError, ItemRejected
 from engine.folders import Namespace, RemoteFolder
 from engine.imap import OutgoingMessage, answered_now
-from engine.store import Pending
+from engine.messages import body_digest, identity_digests
+from engine.targets import Opened, Stored
 
 __all__ = ["MaildirTarget"]
 
 _SYSTEM_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}
 _KEYWORD_SLOTS = 26
 _KEYWORDS_FILE = "dovecot-keywords"
+#: Bytes read from the start of a message file to find its header fields.
+_HEADER_READ_BYTES = 256 * 1024
 
 
 def _decode_dirname(name: str) -> str:
     return str(imap_utf7.decode(name.encode("ascii", "replace")))
+
+
+#: Dovecot's subscriptions file: a version line, an empty line, then one folder a line with its
+#: levels (modified UTF-7, without the namespace prefix) separated by tabs.
+_SUBSCRIPTIONS_FILE = "subscriptions"
+_SUBSCRIPTIONS_HEADER = "V\t2"
+#: Dovecot's tab-escaping (str_tabescape) of the characters a line cannot hold.
+_TAB_ESCAPES = {"\x01": "\x011", "\t": "\x01t", "\r": "\x01r", "\n": "\x01n"}
+
+
+def _tab_escape(text: str) -> str:
+    return "".join(_TAB_ESCAPES.get(char, char) for char in text)
+
+
+def _tab_unescape(text: str) -> str:
+    out, chars = [], iter(text)
+    unescaped = {escaped[1]: char for char, escaped in _TAB_ESCAPES.items()}
+    for char in chars:
+        out.append(unescaped.get(next(chars, ""), "") if char == "\x01" else char)
+    return "".join(out)
 
 
 class _Folder:
@@ -63,6 +88,14 @@ class _Folder:
             tmp.write_text("".join(f"{i} {w}\n" for i, w in enumerate(self.keywords)), "utf-8")
             os.replace(tmp, self.path / _KEYWORDS_FILE)
         return "".join(sorted(letters))
+
+    def flags(self, filename: str) -> frozenset[str]:
+        """The flags a message file's name carries (system flags and known keyword letters)."""
+        info = filename.split(":2,", 1)[1] if ":2," in filename else ""
+        system = {letter: flag for flag, letter in _SYSTEM_LETTERS.items()}
+        out = {system[c] for c in info if c in system}
+        out |= {self.keywords[ord(c) - ord("a")] for c in info if "a" <= c <= "z" and ord(c) - ord("a") < len(self.keywords)}
+        return frozenset(out)
 
     def files(self) -> dict[str, Path]:
         """Message files of the folder by key (the name before ``,S=`` or ``:2,``), read once."""
@@ -123,22 +156,47 @@ class MaildirTarget:
                 out.append(RemoteFolder(name=_decode_dirname(entry.name[1:]), delimiter=".", flags=frozenset()))
         return out
 
-    def create_folder(self, name: str) -> None:
+    def create_folder(self, name: str, special_use: str | None = None) -> None:
+        # A Maildir++ tree has no place for special-use attributes (Dovecot's come from its
+        # configuration), so ``special_use`` is not kept. Dovecot refuses control characters
+        # in new names, and so does this target.
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+            raise FolderError(name, "control characters are not allowed in a folder name")
         path = self._path(name)
         self._make(path)
         (path / "maildirfolder").touch()
-        self._subscribe(name)
 
-    def _subscribe(self, name: str) -> None:
-        subs = self.root / "subscriptions"
-        names = subs.read_text("utf-8").splitlines() if subs.exists() else []
-        if name not in names:
-            with subs.open("a", encoding="utf-8") as fh:
-                fh.write(name + "\n")
+    def subscriptions(self) -> set[str]:
+        """The folders listed in the tree's ``subscriptions`` file (Dovecot's version 2
+        format, or one Unicode name a line as older Mailshift versions wrote it)."""
+        try:
+            lines = (self.root / _SUBSCRIPTIONS_FILE).read_text("utf-8").split("\n")
+        except FileNotFoundError:
+            return set()
+        if lines[0] != _SUBSCRIPTIONS_HEADER:
+            return {line for line in lines if line}
+        body = lines[lines.index("", 1) + 1 :] if "" in lines[1:] else []
+        return {
+            ".".join(_decode_dirname(_tab_unescape(level)) for level in line.split("\t")) for line in body if line
+        }
 
-    def open_folder(self, name: str) -> frozenset[str] | None:
-        self._folder(name)
-        return None
+    def subscribe(self, name: str, subscribed: bool) -> None:
+        names = self.subscriptions()
+        if (name in names) == subscribed:
+            return
+        names = names | {name} if subscribed else names - {name}
+        entries = sorted(
+            "\t".join(_tab_escape(imap_utf7.encode(level).decode("ascii")) for level in folder.split("."))
+            for folder in names
+        )
+        path = self.root / _SUBSCRIPTIONS_FILE
+        tmp = path.with_name(f"{_SUBSCRIPTIONS_FILE}.mailshift-tmp")
+        tmp.write_text(f"{_SUBSCRIPTIONS_HEADER}\n\n" + "".join(f"{entry}\n" for entry in entries), "utf-8")
+        os.replace(tmp, path)
+
+    def open_folder(self, name: str) -> Opened:
+        folder = self._folder(name)
+        return Opened(None, None, len(folder.files()))
 
     def append(
         self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
@@ -169,20 +227,54 @@ class MaildirTarget:
         # Local files: appended here and now, the outcome given later.
         return answered_now(lambda: self.append(folder, messages, on_sent=on_sent))
 
-    def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
-        present = self._folder(folder).files()
-        return {p.key: p.key for p in pending if p.key in present}
+    def index(self, folder: str, after: str | None = None) -> list[Stored]:
+        # Keys are not ordered: every message, whatever ``after``.
+        return self.stored(folder, list(self._folder(folder).files()))
 
-    def set_flags(self, folder: str, ref: str, flags: frozenset[str]) -> None:
+    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
         target = self._folder(folder)
-        path = target.files().get(ref)
-        if path is None or not path.exists():
-            return  # removed on the target meanwhile: nothing to flag
-        base = path.name.split(":2,", 1)[0]
-        new = target.path / "cur" / f"{base}:2,{target.letters(flags)}"
-        if new != path:
-            os.rename(path, new)
-            target.files()[ref] = new
+        files = target.files()
+        out: list[Stored] = []
+        for ref in refs:
+            path = files.get(ref)
+            if path is None:
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    mtime = os.fstat(fh.fileno()).st_mtime
+                    head = fh.read(_HEADER_READ_BYTES)
+            except FileNotFoundError:
+                continue  # removed by the server meanwhile (expunged, or moved to cur/)
+            block = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+            identity, exact = identity_digests(block)
+            when = datetime.fromtimestamp(mtime, timezone.utc)
+            out.append(Stored(ref, identity, exact, size, when, target.flags(path.name)))
+        return out
+
+    def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
+        files = self._folder(folder).files()
+        out: dict[str, str] = {}
+        for ref in refs:
+            path = files.get(ref)
+            if path is not None and path.exists():
+                out[ref] = body_digest(path.read_bytes())
+        return out
+
+    def is_empty(self, folder: str) -> bool:
+        return not self._folder(folder).files()
+
+    def set_flags(self, folder: str, changes: Sequence[tuple[str, frozenset[str]]]) -> None:
+        target = self._folder(folder)
+        for ref, flags in changes:
+            path = target.files().get(ref)
+            if path is None or not path.exists():
+                continue  # removed on the target meanwhile: nothing to flag
+            base = path.name.split(":2,", 1)[0]
+            new = target.path / "cur" / f"{base}:2,{target.letters(flags)}"
+            if new != path:
+                os.rename(path, new)
+                target.files()[ref] = new
 
     def delete(self, folder: str, refs: Sequence[str]) -> None:
         files = self._folder(folder).files()

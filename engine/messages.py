@@ -1,25 +1,33 @@
 """Message identity and flags: pure functions over what a FETCH returned.
 
-A fingerprint identifies a message independently of UIDs, so a copy can be recognised after a
-UIDVALIDITY change or a crash: the Message-ID with the internal date and the size, or, when a
-message has no Message-ID (drafts, some sent items), a hash of its identifying headers instead.
+A message's identity is independent of UIDs and of what servers change when they store it, so a
+copy is recognised on the target after a crash, a lost state database, a UIDVALIDITY change or
+an APPEND answered without APPENDUID. The rule (see :mod:`engine.matching` for how it is used):
+
+- **identity**: a digest of the Message-ID, Date, From, To and Subject fields, each unfolded,
+  with runs of blanks made one space, and with raw 8-bit bytes and the ``X``/``?`` that servers
+  write in their place left out. Not the INTERNALDATE (servers replace dates in the future) nor
+  the size (servers add a trailing line end or turn bare LF into CRLF).
+- **size tolerance**: a target copy may be the source's size or two bytes more (a line end
+  added at the end).
+- **body digest** (:func:`body_digest`): where identities collide (byte-identical duplicates,
+  reused or missing Message-IDs) or sizes differ more, the whole messages are compared with
+  line ends as LF, trailing blanks ignored, and the header section's 8-bit bytes left out.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
 
 __all__ = [
     "IDENTITY_HEADERS",
     "SYSTEM_FLAGS",
     "MessageMeta",
-    "fingerprint",
+    "body_digest",
+    "identity_digests",
     "meta_from_fetch",
     "normalize_flags",
     "target_flags",
@@ -47,11 +55,14 @@ class MessageMeta:
     size: int
     internaldate: datetime
     flags: frozenset[str]
+    #: The alteration-tolerant identity of its header fields (:func:`identity_digests`).
     fingerprint: str
-    #: The Subject and Date header values as received; decoded only for a skipped-item report
-    #: (RFC 2047 decoding of every copied message's headers cost a tenth of the engine's CPU).
-    raw_subject: object = None
-    raw_date: object = None
+    #: The exact digest of the same fields: differs on a target that rewrote header bytes.
+    header_digest: str = ""
+    #: The Subject and Date header values as received; decoded only for a report (RFC 2047
+    #: decoding of every copied message's headers cost a tenth of the engine's CPU).
+    raw_subject: bytes | None = None
+    raw_date: bytes | None = None
     modseq: int | None = None
 
     @property
@@ -99,79 +110,80 @@ def target_flags(flags: frozenset[str], keywords_allowed: frozenset[str] | None)
     )
 
 
-def _header_text(value: Any) -> str:
+def _header_text(value: bytes | None) -> str:
     if not value:
         return ""
+    text = " ".join(value.decode("utf-8", "replace").split())
     try:
-        return str(make_header(decode_header(value))).strip()
+        return str(make_header(decode_header(text))).strip()
     except (ValueError, LookupError, UnicodeError):
-        return " ".join(value.split())
+        return text
 
 
-def fingerprint(message_id: str | None, internaldate: datetime, size: int, header_hash: str) -> str:
-    """A stable identity for a message, independent of UIDs.
+#: Bytes left out of header values before they identify a message: what servers put in place of
+#: raw 8-bit header bytes (Cyrus writes ``X``, others ``?``) and those bytes themselves, so a
+#: message whose headers a target rewrote still matches its source.
+_UNSTABLE_HEADER_BYTES = bytes(range(0x80, 0x100)) + b"X?"
 
-    Args:
-        message_id: The Message-ID header value, or None when absent.
-        internaldate: The INTERNALDATE, timezone-aware.
-        size: RFC822.SIZE in bytes.
-        header_hash: Hash of the identifying headers, used when there is no Message-ID.
 
-    Returns:
-        A 32-character hex digest.
+def _raw_fields(block: bytes) -> dict[bytes, bytes]:
+    """The first value of each field of a header block, unfolded, by lower-cased name.
+
+    Works on bytes as the server sent them (8-bit bytes, bare LF and CR included): a line
+    starting with a blank continues the previous field; the block ends at the first empty line.
     """
-    ident = f"m:{message_id.strip()}" if message_id and message_id.strip() else f"h:{header_hash}"
-    raw = f"{ident}|{int(internaldate.timestamp())}|{size}"
-    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-
-
-#: A header line's start as the email package's parser recognises it: a name of printable
-#: ASCII characters other than the colon, then the colon.
-_FIELD = re.compile(r"[!-9;-~]+:")
-
-
-def _plain_headers(block: bytes) -> dict[str, str] | None:
-    """The first value of each header of a plain header block, as the email package reads it.
-
-    Only for the usual shape: ASCII, CRLF line ends, every line a ``Name: value`` line or its
-    continuation. The value is what ``email.parser.BytesHeaderParser`` (compat32) gives: the
-    text after the colon without leading blanks, continuation lines kept with their CRLF,
-    trailing CR and LF removed. Anything else returns None and the email package reads it.
-    """
-    if not block.isascii():
-        return None
-    out: dict[str, str] = {}
-    name: str | None = None
-    value: list[str] = []
-    for line in block.decode("ascii").split("\r\n"):
-        if "\r" in line or "\n" in line:
-            return None
-        if not line or line[0] not in " \t":
-            if name is not None and name not in out:
-                out[name] = "\r\n".join(value).rstrip("\r\n")
-            if not line:
-                return out
-            field = _FIELD.match(line)
-            if field is None:
-                return None
-            name, value = line[: field.end() - 1].lower(), [line[field.end() :].lstrip(" \t")]
-        elif name is None:
-            return None
-        else:
-            value.append(line)
+    out: dict[bytes, bytes] = {}
+    name: bytes | None = None
+    value: list[bytes] = []
+    for line in block.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t"):
+            if name is not None:
+                value.append(line)
+            continue
+        if name is not None and name not in out:
+            out[name] = b" ".join(value)
+        name = None
+        if not line:
+            break
+        head, colon, rest = line.partition(b":")
+        if colon and head and not head[-1:].isspace():
+            name, value = head.lower(), [rest]
     if name is not None and name not in out:
-        out[name] = "\r\n".join(value).rstrip("\r\n")
+        out[name] = b" ".join(value)
     return out
 
 
-def _header_values(block: bytes) -> dict[str, Any]:
-    """:data:`IDENTITY_HEADERS` of a header block (None for a header that is absent)."""
-    plain = _plain_headers(block)
-    if plain is not None:
-        return {name: plain.get(name.lower()) for name in IDENTITY_HEADERS}
-    # The default policy is compat32; naming it would import email.policy (start-up time).
-    parsed = BytesHeaderParser().parsebytes(block)
-    return {name: parsed.get(name) for name in IDENTITY_HEADERS}
+def identity_digests(headers: bytes) -> tuple[str, str]:
+    """The two digests of a message's identifying header fields (:data:`IDENTITY_HEADERS`).
+
+    Returns:
+        ``(identity, exact)``: ``identity`` survives what servers do on APPEND (line ends,
+        folding, 8-bit header bytes replaced) and is what messages are matched by across
+        servers, runs and UIDVALIDITYs; ``exact`` differs when a server rewrote header bytes.
+    """
+    fields = _raw_fields(headers)
+    tolerant, exact = hashlib.sha256(), hashlib.sha256()
+    for name in IDENTITY_HEADERS:
+        value = fields.get(name.lower().encode("ascii"), b"")
+        exact.update(b" ".join(value.split()) + b"\n")
+        tolerant.update(b" ".join(value.translate(None, _UNSTABLE_HEADER_BYTES).split()) + b"\n")
+    return tolerant.hexdigest()[:32], exact.hexdigest()[:32]
+
+
+def body_digest(message: bytes) -> str:
+    """A digest of a whole message that survives what servers do on APPEND.
+
+    Line ends are compared as LF, trailing blank space and line ends are ignored, and in the
+    header section raw 8-bit bytes and what servers write in their place are left out. Used
+    when header identities alone cannot tell messages apart (duplicates, reused or missing
+    Message-IDs) or when a stored size differs more than a trailing line end.
+    """
+    text = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b" \t\n")
+    head, blank, body = text.partition(b"\n\n")
+    digest = hashlib.sha256(head.translate(None, _UNSTABLE_HEADER_BYTES))
+    digest.update(blank + body)
+    return digest.hexdigest()[:32]
 
 
 def meta_from_fetch(
@@ -187,20 +199,16 @@ def meta_from_fetch(
         headers: The raw ``BODY[HEADER.FIELDS (...)]`` bytes for :data:`IDENTITY_HEADERS`.
         modseq: MODSEQ when the server reported one.
     """
-    values = _header_values(headers or b"")
-    header_hash = hashlib.sha256(
-        "\n".join(" ".join(str(values[n] or "").split()) for n in IDENTITY_HEADERS[1:]).encode(
-            "utf-8", "surrogateescape"
-        )
-    ).hexdigest()
-    message_id = values["MESSAGE-ID"]
+    fields = _raw_fields(headers or b"")
+    identity, exact = identity_digests(headers or b"")
     return MessageMeta(
         uid=uid,
         size=size,
         internaldate=internaldate,
         flags=normalize_flags(flags),
-        fingerprint=fingerprint(str(message_id) if message_id else None, internaldate, size, header_hash),
-        raw_subject=values["SUBJECT"],  # str, or a Header when the bytes are not ASCII
-        raw_date=values["DATE"],
+        fingerprint=identity,
+        header_digest=exact,
+        raw_subject=fields.get(b"subject"),
+        raw_date=fields.get(b"date"),
         modseq=modseq,
     )

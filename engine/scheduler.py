@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from engine import defaults
 from engine.catalog import BatchRow, Catalog, EndpointRow, UserRow
 from engine.errors import MigrationError
-from engine.imap import ImapEndpoint, Security
+from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
 from engine.notify import BatchCounts, BatchNotice, ErrorRow, NoticeKind, SmtpSettings, send_notice
 from engine.status import BatchAction, BatchStatus, UserAction, UserStatus
 from engine.sync import MailboxSync, MemoryBudget, Outcome, Progress, SyncOptions
@@ -138,8 +138,11 @@ class Scheduler:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
         poll_seconds: float = defaults.SCHEDULER_POLL_SECONDS,
+        master_separator: str = DEFAULT_MASTER_SEPARATOR,
     ) -> None:
         self.database = database
+        #: Joins the halves of a super-user login in a CSV UserName (``Admin*User``).
+        self.master_separator = check_master_separator(master_separator)
         self.vault = vault
         self.target = target
         self.smtp = smtp
@@ -353,6 +356,7 @@ class Scheduler:
             user=user.user_name,
             password=self.vault.open(user.password) if user.password else "",
             accept_untrusted_certificates=endpoint.accept_untrusted,
+            master_separator=self.master_separator,
         )
         options = SyncOptions(
             exclude=tuple(batch.settings.get("exclude_folders", ())),

@@ -24,7 +24,7 @@ from engine.catalog import BatchRow, Catalog, EndpointRow, UserRow
 from engine.csvfile import MigrationType, parse_migration_csv
 from engine.errors import AlreadyExists, ConfigurationError, MigrationError, NotFound, Refused
 from engine.folders import parse_excludes
-from engine.imap import Security, probe_server
+from engine.imap import DEFAULT_MASTER_SEPARATOR, Security, probe_server
 from engine.notify import SmtpSettings
 from engine.scheduler import RUNNING, Executor, Scheduler, TargetSettings, batch_counts, begin_completion
 from engine.status import BatchAction, BatchStatus, UserAction, UserStatus, move_batch, parse_status
@@ -216,6 +216,7 @@ class MigrationService:
         executor: Executor | None = None,
         poll_seconds: float = defaults.SCHEDULER_POLL_SECONDS,
         run_scheduler: bool = True,
+        master_separator: str = DEFAULT_MASTER_SEPARATOR,
     ) -> None:
         """Open (creating when new) the instance folder and start the scheduler.
 
@@ -226,6 +227,8 @@ class MigrationService:
             executor: Runs the syncs; threads in this process by default.
             poll_seconds: Longest pause of the scheduler between passes.
             run_scheduler: False for a process that only answers queries.
+            master_separator: What joins the halves of a super-user login in a CSV UserName
+                (``Admin*User``; the service setting MASTER_USER_SEPARATOR).
         """
         self.instance = Path(instance)
         self.instance.mkdir(parents=True, exist_ok=True)
@@ -234,7 +237,8 @@ class MigrationService:
         self._local = threading.local()
         Catalog(self.database).close()  # create or upgrade the schema, or fail loudly, now
         target = target or TargetSettings(maildir=str(self.instance / "mailboxes" / "{EmailAddress}" / "Maildir"))
-        self.scheduler = Scheduler(self.database, self.vault, target, smtp=smtp, executor=executor, poll_seconds=poll_seconds)
+        self.scheduler = Scheduler(self.database, self.vault, target, smtp=smtp, executor=executor, poll_seconds=poll_seconds,
+                                   master_separator=master_separator)
         if run_scheduler:
             self.scheduler.start()
 

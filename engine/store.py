@@ -17,10 +17,10 @@ from pathlib import Path
 from engine import defaults
 from engine.errors import StateError
 
-__all__ = ["SCHEMA_VERSION", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
+__all__ = ["SCHEMA_VERSION", "Altered", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
 
 #: The schema this code writes; databases at a lower version are upgraded step by step.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _UPGRADES: dict[int, str] = {
     1: """
@@ -148,6 +148,22 @@ _UPGRADES: dict[int, str] = {
     4: """
     ALTER TABLE mailbox ADD COLUMN plan TEXT;
     """,
+    # The target folder's UIDVALIDITY (a replaced target folder voids the record), and what
+    # targets changed in the messages they stored.
+    5: """
+    ALTER TABLE folder_state ADD COLUMN target_uidvalidity INTEGER;
+    ALTER TABLE pending ADD COLUMN after_ref TEXT;
+    CREATE TABLE alteration (
+        mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (mailbox_id, source, uidvalidity, uid)
+    );
+    """,
 }
 
 
@@ -160,6 +176,9 @@ class FolderState:
     highest_uid: int
     highest_modseq: int | None
     target: str
+    #: The target folder's UIDVALIDITY when the record was made (None: unknown, or a target
+    #: without one).
+    target_uidvalidity: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +203,9 @@ class Pending:
     flags: frozenset[str]
     #: When the whole APPEND command had been sent (epoch seconds), or None if it never was.
     sent: float | None = None
+    #: The highest target reference recorded when its folder's copy began (its copy, if
+    #: stored, lies above), or None when unknown (look through the whole target folder).
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +219,18 @@ class Skipped:
     date: str
     size: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Altered:
+    """A copied message the target stored differently from the source."""
+
+    folder: str
+    uid: int
+    #: Short names of the changes, e.g. ``("line end added at the end", "internal date replaced")``.
+    kinds: tuple[str, ...]
+    #: The values compared, for the report (sizes, dates).
+    detail: str
 
 
 def _flags(text: str) -> frozenset[str]:
@@ -305,25 +339,56 @@ class Store:
     def folder_state(self, mailbox: int, source: str) -> FolderState | None:
         """The stored state of one source folder, or None before its first sync."""
         row = self._db.execute(
-            "SELECT source, uidvalidity, highest_uid, highest_modseq, target FROM folder_state "
+            "SELECT source, uidvalidity, highest_uid, highest_modseq, target, target_uidvalidity FROM folder_state "
             "WHERE mailbox_id=? AND source=?",
             (mailbox, source),
         ).fetchone()
         return FolderState(*row) if row else None
 
-    def start_folder(self, mailbox: int, source: str, uidvalidity: int, target: str) -> None:
-        """Begin (or restart after a UIDVALIDITY change) the record of a folder.
-
-        The mapped messages of an older UIDVALIDITY are kept: they are matched by fingerprint.
-        """
+    def start_folder(
+        self,
+        mailbox: int,
+        source: str,
+        uidvalidity: int,
+        target: str,
+        target_uidvalidity: int | None,
+        mapped: Sequence[Mapped] = (),
+    ) -> None:
+        """Begin the record of a folder anew, in one transaction: everything recorded about it
+        before (another UIDVALIDITY, a replaced target folder) is forgotten, and ``mapped`` (the
+        messages found on the target by content) recorded as copied."""
         with self._tx() as db:
+            for table in ("message_map", "pending", "skipped", "alteration"):
+                db.execute(f"DELETE FROM {table} WHERE mailbox_id=? AND source=?", (mailbox, source))
             db.execute(
                 "INSERT INTO folder_state(mailbox_id, source, uidvalidity, highest_uid, "
-                "highest_modseq, target) VALUES (?,?,?,0,NULL,?) "
+                "highest_modseq, target, target_uidvalidity) VALUES (?,?,?,0,NULL,?,?) "
                 "ON CONFLICT(mailbox_id, source) DO UPDATE SET uidvalidity=excluded.uidvalidity, "
-                "highest_uid=0, highest_modseq=NULL, target=excluded.target",
-                (mailbox, source, uidvalidity, target),
+                "highest_uid=0, highest_modseq=NULL, target=excluded.target, "
+                "target_uidvalidity=excluded.target_uidvalidity",
+                (mailbox, source, uidvalidity, target, target_uidvalidity),
             )
+            self._insert_mapped(db, mailbox, source, uidvalidity, mapped)
+
+    def set_target_uidvalidity(self, mailbox: int, source: str, target_uidvalidity: int | None) -> None:
+        """Record the target folder's UIDVALIDITY (a record made before it was kept)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE folder_state SET target_uidvalidity=? WHERE mailbox_id=? AND source=?",
+                (target_uidvalidity, mailbox, source),
+            )
+
+    @staticmethod
+    def _insert_mapped(db: sqlite3.Connection, mailbox: int, source: str, uidvalidity: int, mapped: Sequence[Mapped]) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO message_map(mailbox_id, source, uidvalidity, uid, target, "
+            "target_ref, fingerprint, flags) VALUES (?,?,?,?,?,?,?,?)",
+            [(mailbox, source, uidvalidity, m.uid, m.target, m.target_ref, m.fingerprint, _flag_text(m.flags)) for m in mapped],
+        )
+        db.executemany(
+            "DELETE FROM skipped WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+            [(mailbox, source, uidvalidity, m.uid) for m in mapped],
+        )
 
     def set_modseq(self, mailbox: int, source: str, modseq: int | None) -> None:
         """Record the HIGHESTMODSEQ up to which flag changes have been carried."""
@@ -344,15 +409,6 @@ class Store:
         )
         return {r[0]: Mapped(r[0], r[1], r[2], r[3], _flags(r[4])) for r in rows}
 
-    def stale_mapped(self, mailbox: int, source: str, uidvalidity: int) -> list[Mapped]:
-        """Copied messages recorded under a UIDVALIDITY other than the current one."""
-        rows = self._db.execute(
-            "SELECT uid, target, target_ref, fingerprint, flags FROM message_map "
-            "WHERE mailbox_id=? AND source=? AND uidvalidity<>?",
-            (mailbox, source, uidvalidity),
-        )
-        return [Mapped(r[0], r[1], r[2], r[3], _flags(r[4])) for r in rows]
-
     def highest_target_ref(self, mailbox: int, target: str) -> int:
         """The largest numeric target reference recorded for a target folder (0 when none)."""
         row = self._db.execute(
@@ -361,20 +417,29 @@ class Store:
         ).fetchone()
         return int(row[0] or 0)
 
+    def target_refs(self, mailbox: int, target: str) -> set[str]:
+        """References of the target folder's messages recorded as copies of source messages."""
+        rows = self._db.execute(
+            "SELECT target_ref FROM message_map WHERE mailbox_id=? AND target=? AND target_ref IS NOT NULL",
+            (mailbox, target),
+        )
+        return {str(r[0]) for r in rows}
+
     def add_pending(self, mailbox: int, source: str, uidvalidity: int, items: Sequence[Pending]) -> None:
         """Record messages about to be appended, before the APPEND is sent."""
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO pending(mailbox_id, source, uidvalidity, uid, key, target, "
-                "fingerprint, flags) VALUES (?,?,?,?,?,?,?,?)",
+                "fingerprint, flags, after_ref) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (mailbox, source, uidvalidity, p.uid, p.key, p.target, p.fingerprint, _flag_text(p.flags))
+                    (mailbox, source, uidvalidity, p.uid, p.key, p.target, p.fingerprint, _flag_text(p.flags), p.after)
                     for p in items
                 ],
             )
 
-    def mark_sent(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int], when: float) -> None:
-        """Note that the APPEND carrying these pending messages is about to be sent in full."""
+    def mark_sent(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int], when: float | None) -> None:
+        """Note that the APPEND carrying these pending messages is about to be sent in full
+        (``when``), or that it was not after all (None)."""
         with self._tx() as db:
             db.executemany(
                 "UPDATE pending SET sent=? WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
@@ -385,12 +450,12 @@ class Store:
         """Messages left in the uncertain window by an interrupted run, by UIDVALIDITY."""
         out: dict[int, list[Pending]] = {}
         rows = self._db.execute(
-            "SELECT uidvalidity, uid, key, target, fingerprint, flags, sent FROM pending "
+            "SELECT uidvalidity, uid, key, target, fingerprint, flags, sent, after_ref FROM pending "
             "WHERE mailbox_id=? AND source=? ORDER BY uid",
             (mailbox, source),
         )
         for r in rows:
-            out.setdefault(r[0], []).append(Pending(r[1], r[2], r[3], r[4], _flags(r[5]), r[6]))
+            out.setdefault(r[0], []).append(Pending(r[1], r[2], r[3], r[4], _flags(r[5]), r[6], r[7]))
         return out
 
     def commit(
@@ -403,7 +468,7 @@ class Store:
         skipped: Sequence[Skipped] = (),
         resolved_pending: Sequence[int] = (),
         highest_uid: int | None = None,
-        forget_stale: Sequence[Mapped] = (),
+        altered: Sequence[Altered] = (),
     ) -> None:
         """Record the outcome of one chunk in one transaction.
 
@@ -411,21 +476,14 @@ class Store:
             mailbox: Mailbox id.
             source: Source folder.
             uidvalidity: The folder's current UIDVALIDITY.
-            mapped: Messages now known to be on the target.
-            skipped: Messages left out.
+            mapped: Messages now known to be on the target (no longer skipped items).
+            skipped: Messages left out (in this run).
             resolved_pending: UIDs (under ``uidvalidity``) to take out of the uncertain window.
             highest_uid: New high-water mark of handled UIDs, if it moves.
-            forget_stale: Rows of an older UIDVALIDITY now re-matched and replaced.
+            altered: Copied messages the target stored differently.
         """
         with self._tx() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO message_map(mailbox_id, source, uidvalidity, uid, target, "
-                "target_ref, fingerprint, flags) VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (mailbox, source, uidvalidity, m.uid, m.target, m.target_ref, m.fingerprint, _flag_text(m.flags))
-                    for m in mapped
-                ],
-            )
+            self._insert_mapped(db, mailbox, source, uidvalidity, mapped)
             now = time.time()
             db.executemany(
                 "INSERT OR REPLACE INTO skipped(mailbox_id, source, uidvalidity, uid, kind, subject, "
@@ -437,9 +495,9 @@ class Store:
                 [(mailbox, source, uidvalidity, uid) for uid in resolved_pending],
             )
             db.executemany(
-                "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>? AND uid=? "
-                "AND fingerprint=?",
-                [(mailbox, source, uidvalidity, m.uid, m.fingerprint) for m in forget_stale],
+                "INSERT OR REPLACE INTO alteration(mailbox_id, source, uidvalidity, uid, target, kinds, detail) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(mailbox, source, uidvalidity, a.uid, a.folder, "; ".join(a.kinds), a.detail) for a in altered],
             )
             if highest_uid is not None:
                 db.execute(
@@ -447,12 +505,20 @@ class Store:
                     (highest_uid, mailbox, source),
                 )
 
-    def drop_stale(self, mailbox: int, source: str, uidvalidity: int) -> None:
-        """Forget map rows of older UIDVALIDITYs that matched nothing (deleted on the source)."""
+    def drop_pending(self, mailbox: int, source: str, uidvalidity: int) -> None:
+        """Forget the pending messages of a folder recorded under another UIDVALIDITY (their
+        folder is matched by content again)."""
         with self._tx() as db:
             db.execute(
-                "DELETE FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>?",
-                (mailbox, source, uidvalidity),
+                "DELETE FROM pending WHERE mailbox_id=? AND source=? AND uidvalidity<>?", (mailbox, source, uidvalidity)
+            )
+
+    def forget_skipped(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int]) -> None:
+        """Take skipped items out of the report (they no longer exist on the source)."""
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM skipped WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid=?",
+                [(mailbox, source, uidvalidity, uid) for uid in uids],
             )
 
     def update_flags(self, mailbox: int, source: str, uidvalidity: int, changes: Sequence[tuple[int, frozenset[str]]]) -> None:
@@ -496,28 +562,42 @@ class Store:
         )
         return [Skipped(*r) for r in rows]
 
-    def skipped_counts(self, mailbox: int) -> dict[str, int]:
-        """Skipped items of a mailbox by kind."""
+    def skipped_counts(self, mailbox: int, since: float = 0.0) -> dict[str, int]:
+        """Skipped items of a mailbox by kind, those recorded since ``since`` (epoch seconds)."""
         rows = self._db.execute(
-            "SELECT kind, count(*) FROM skipped WHERE mailbox_id=? GROUP BY kind", (mailbox,)
+            "SELECT kind, count(*) FROM skipped WHERE mailbox_id=? AND recorded_at>=? GROUP BY kind", (mailbox, since)
         )
         return {r[0]: int(r[1]) for r in rows}
 
+    def skipped_uids(self, mailbox: int, source: str, uidvalidity: int) -> set[int]:
+        """UIDs of a folder's skipped items, which every sync tries again."""
+        rows = self._db.execute(
+            "SELECT uid FROM skipped WHERE mailbox_id=? AND source=? AND uidvalidity=?", (mailbox, source, uidvalidity)
+        )
+        return {int(r[0]) for r in rows}
+
+    def altered(self, mailbox: int) -> list[Altered]:
+        """Every copied message of a mailbox that its target stored differently."""
+        rows = self._db.execute(
+            "SELECT target, uid, kinds, detail FROM alteration WHERE mailbox_id=? ORDER BY target, uid", (mailbox,)
+        )
+        return [Altered(r[0], int(r[1]), tuple(r[2].split("; ")), r[3]) for r in rows]
+
     def settled(self, mailbox: int, source: str, uidvalidity: int) -> bool:
-        """Whether a folder has no pending messages and no map rows of an older UIDVALIDITY,
-        i.e. no interrupted run left work behind in it."""
+        """Whether a folder has no pending messages, no skipped items to try again and no rows
+        of another UIDVALIDITY, i.e. no earlier run left work behind in it."""
         row = self._db.execute(
             "SELECT EXISTS (SELECT 1 FROM pending WHERE mailbox_id=? AND source=?) "
+            "OR EXISTS (SELECT 1 FROM skipped WHERE mailbox_id=? AND source=?) "
             "OR EXISTS (SELECT 1 FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity<>?)",
-            (mailbox, source, mailbox, source, uidvalidity),
+            (mailbox, source, mailbox, source, mailbox, source, uidvalidity),
         ).fetchone()
         return not row[0]
 
     def handled_above(self, mailbox: int, source: str, uidvalidity: int, uid: int) -> set[int]:
-        """UIDs above ``uid`` already copied or skipped (an interrupted run leaves such gaps)."""
+        """UIDs above ``uid`` already copied (an interrupted run leaves such gaps)."""
         rows = self._db.execute(
-            "SELECT uid FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid>? "
-            "UNION SELECT uid FROM skipped WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid>?",
-            (mailbox, source, uidvalidity, uid) * 2,
+            "SELECT uid FROM message_map WHERE mailbox_id=? AND source=? AND uidvalidity=? AND uid>?",
+            (mailbox, source, uidvalidity, uid),
         )
         return {int(r[0]) for r in rows}

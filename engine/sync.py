@@ -30,7 +30,8 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -47,10 +48,12 @@ from engine.errors import (
     Throttled,
 )
 from engine.folders import FolderPlan, MailboxPlan, listing_digest, plan_mailbox
+from engine.provision import provision
 from engine.imap import FolderStatus, ImapEndpoint, ImapSession, OutgoingMessage
-from engine.messages import MessageMeta, normalize_flags, target_flags
-from engine.store import Mapped, Pending, Skipped, Store
-from engine.targets import Target
+from engine.matching import Candidate, Digests, alterations, match
+from engine.messages import MessageMeta, body_digest, normalize_flags, target_flags
+from engine.store import Altered, FolderState, Mapped, Pending, Skipped, Store
+from engine.targets import Opened, Target
 
 __all__ = [
     "MailboxSync",
@@ -68,6 +71,9 @@ F = TypeVar("F")
 
 LARGE = "LargeItem"
 BAD = "BadItem"
+
+#: Source messages whose bodies are read at once to compare them by digest.
+_DIGEST_BATCH_MESSAGES = 20
 
 
 class Outcome(StrEnum):
@@ -96,6 +102,7 @@ class SyncOptions:
     backoff_start: float = defaults.RECONNECT_BACKOFF_START_SECONDS
     backoff_max: float = defaults.RECONNECT_BACKOFF_MAX_SECONDS
     throttle_max_pause: float = defaults.THROTTLE_MAX_PAUSE_SECONDS
+    late_commit_grace: float = defaults.LATE_COMMIT_GRACE_SECONDS
 
 
 class Progress:
@@ -112,6 +119,7 @@ class Progress:
             "bytes_total": 0,
             "messages_copied": 0,
             "bytes_copied": 0,
+            "messages_found": 0,
             "messages_skipped": 0,
             "flags_updated": 0,
             "messages_deleted": 0,
@@ -154,6 +162,17 @@ class SyncReport:
     #: Things the administrator should know that did not stop the copy (e.g. what a login
     #: form cannot carry over).
     warnings: list[str] = field(default_factory=list)
+    #: Copied messages the target stored differently from the source (the copy is exact only
+    #: when this is empty).
+    altered: list[Altered] = field(default_factory=list)
+
+    def alteration_summary(self) -> dict[str, int]:
+        """How many messages the target changed, by kind of change."""
+        counts: dict[str, int] = defaultdict(int)
+        for item in self.altered:
+            for kind in item.kinds:
+                counts[kind] += 1
+        return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (never includes credentials)."""
@@ -166,6 +185,8 @@ class SyncReport:
             "excluded": self.excluded,
             "folder_errors": self.folder_errors,
             "warnings": self.warnings,
+            "altered": self.alteration_summary(),
+            "altered_items": [vars(a) for a in self.altered],
             "skipped_items": [vars(s) for s in self.skipped_items],
         }
 
@@ -180,13 +201,31 @@ class _Sending:
     answer: Callable[[], list[str | None]] | None = None
 
 
+@dataclass(frozen=True)
+class _Appended:
+    """A message appended in this run, as sent, to check what the target stored."""
+
+    uid: int
+    ref: str
+    size: int
+    internaldate: datetime
+    header_digest: str
+    #: Whether the bytes sent end with CRLF, and how many bare LF line ends they hold.
+    shape: tuple[bool, int]
+
+    @classmethod
+    def of(cls, meta: MessageMeta, ref: str, body: bytes) -> _Appended:
+        crlf = body.count(b"\r\n")
+        return cls(meta.uid, ref, len(body), meta.internaldate, meta.header_digest,
+                   (body.endswith(b"\r\n"), body.count(b"\n") - crlf))
+
+
 @dataclass
 class _Chunk:
     """What the fetching thread hands to the appending one."""
 
     messages: list[tuple[MessageMeta, bytes]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    rematched: list[tuple[MessageMeta, Mapped]] = field(default_factory=list)
     highest_uid: int = 0
     nbytes: int = 0
 
@@ -402,6 +441,19 @@ class MailboxSync:
         #: warnings, reported in :class:`SyncReport`.
         self._folder_errors: list[str] = []
         self._warnings: list[str] = []
+        #: Chunk bounds now: halved after a lost connection, doubled back (up to the options')
+        #: after each chunk stored, so that a link that drops every megabyte still gets through.
+        self._chunk_bytes = self.options.chunk_bytes
+        self._chunk_messages = self.options.chunk_messages
+        #: Counts steps that recorded progress; a retry that follows progress starts its
+        #: attempt budget afresh.
+        self._progress_made = 0
+        #: Messages appended to the current folder in this run, checked against what the
+        #: target stored once the folder is copied.
+        self._appended: list[_Appended] = []
+        #: The highest target reference recorded when the current folder's copy began.
+        self._floor: str | None = None
+        self._run_started = 0.0
 
     # -- connections ----------------------------------------------------------------------
 
@@ -451,14 +503,21 @@ class MailboxSync:
         self._src = self._tgt = None
 
     def _retrying(self, what: str, step: Callable[[], T]) -> T:
-        """Run ``step``; on a lost connection or throttling, reconnect and run it again."""
+        """Run ``step``; on a lost connection or throttling, reconnect and run it again.
+
+        Only attempts without progress count against the budget: a link that drops now and
+        then, or every megabyte, still gets the whole mailbox through. After each lost
+        connection the chunks are halved (down to one message) so the next attempt fits.
+        """
         attempts = 0
         delay = self.options.backoff_start
+        mark = self._progress_made
         while True:
             try:
                 return step()
             except Throttled as exc:
-                attempts += 1
+                attempts = self._count_attempt(attempts, mark)
+                mark = self._progress_made
                 self._reset()
                 if attempts > self.options.reconnect_attempts * 4:
                     raise
@@ -466,13 +525,22 @@ class MailboxSync:
                 log.warning("%s: throttled (%s); pausing %.1f s", what, exc, pause)
                 self._pause(pause)
             except ConnectionLost as exc:
-                attempts += 1
+                if self._progress_made != mark:
+                    delay = self.options.backoff_start
+                attempts = self._count_attempt(attempts, mark)
+                mark = self._progress_made
                 self._reset()
+                self._chunk_bytes = max(self._chunk_bytes // 2, 1)
+                self._chunk_messages = max(self._chunk_messages // 2, 1)
                 if attempts > self.options.reconnect_attempts:
-                    raise ConnectionLost(f"{what}: gave up after {attempts} attempts: {exc}") from exc
+                    raise ConnectionLost(f"{what}: gave up after {attempts} attempts without progress: {exc}") from exc
                 log.warning("%s: %s; reconnecting in %.1f s", what, exc, delay)
                 self._pause(delay)
                 delay = min(delay * 2, self.options.backoff_max)
+
+    def _count_attempt(self, attempts: int, mark: int) -> int:
+        """``attempts`` plus this one, starting again from one after progress since ``mark``."""
+        return 1 if self._progress_made != mark else attempts + 1
 
     # -- the run --------------------------------------------------------------------------
 
@@ -485,10 +553,15 @@ class MailboxSync:
         self._mailbox = self.store.mailbox(self.key)
         self._folder_errors = folder_errors = []
         self._warnings = []
+        self._run_started = time.time()
+        if self.options.user_root:
+            self._warnings.append(
+                "UserRoot reads the user's folders as the administrator sees them (shared folders): "
+                "servers that keep \\Seen per user (Cyrus) give the administrator's read state, not the user's"
+            )
         error: str | None = None
         stopped = False
         try:
-            self._check_limits()
             plan = self._retrying("listing folders", self._make_plan)
             for folder in plan.folders:
                 self._check_stop()
@@ -499,6 +572,7 @@ class MailboxSync:
                     folder_errors.append(str(exc))
                     log.error("%s", exc)
                 self.progress.add(folders_done=1)
+            self._check_limits()
         except Interrupted:
             stopped = True
         except MigrationError as exc:
@@ -532,6 +606,7 @@ class MailboxSync:
             folder_errors=folder_errors,
             skipped_items=self.store.skipped(self._mailbox),
             warnings=list(self._warnings),
+            altered=self.store.altered(self._mailbox),
         )
 
     def _pause(self, seconds: float) -> None:
@@ -544,7 +619,12 @@ class MailboxSync:
             raise Interrupted(f"mailbox {self.key}: stopped on request")
 
     def _check_limits(self) -> None:
-        counts = self.store.skipped_counts(self._mailbox)
+        """Fail the mailbox when this run skipped more items than the limits allow.
+
+        Checked once every folder has been copied, so that a failed mailbox still holds
+        everything that could be copied; every later run tries the skipped items again.
+        """
+        counts = self.store.skipped_counts(self._mailbox, self._run_started)
         for kind, limit, name in (
             (BAD, self.options.bad_item_limit, "BadItemLimit"),
             (LARGE, self.options.large_item_limit, "LargeItemLimit"),
@@ -558,37 +638,40 @@ class MailboxSync:
                 )
 
     def _make_plan(self) -> MailboxPlan:
-        """Plan the folders and read every source folder's STATUS.
+        """Plan the folders, make them on the target, and read every source folder's STATUS.
 
-        A re-sync whose source lists the same folders as at the last run reuses that run's
-        plan, and when the STATUS answers show nothing new in any folder the target is not
-        even connected: a daily incremental sync of an unchanged mailbox costs the target
-        nothing. Otherwise the target's folders are listed and the plan made again.
+        A re-sync whose source lists the same folders and subscriptions as at the last run
+        reuses that run's plan, and when the STATUS answers show nothing new in any folder the
+        target is not even connected: a daily incremental sync of an unchanged mailbox costs
+        the target nothing. Otherwise the target's folders are listed, the plan made again,
+        its folders created (:func:`engine.provision.provision`: refused names renamed by the
+        rule of :mod:`engine.folders`, a folder that cannot be created at all is a folder error
+        of this run) and the source's subscriptions mirrored.
         """
         self._listed = {}
         saved = self.store.saved_plan(self._mailbox)
         src = self._connect_both()[0] if saved is None else self._source()
-        listed, namespace = src.list_folders(), src.namespace()
-        listing = listing_digest(listed, namespace, exclude=self.options.exclude, user_root=self.options.user_root)
+        listed, namespace, subscribed = src.list_folders(), src.namespace(), src.list_subscribed()
+        listing = listing_digest(
+            listed, namespace, exclude=self.options.exclude, user_root=self.options.user_root, subscribed=subscribed
+        )
         previous = MailboxPlan.from_json(saved, listing) if saved is not None else None
         if previous is not None:
             self._listed = self._source_statuses(src, previous.folders)
             if all(self._unchanged(folder) for folder in previous.folders):
                 return self._use_plan(previous)
         tgt = self._target()
-        plan = plan_mailbox(
-            listed,
-            namespace,
-            tgt.list_folders(),
-            tgt.namespace(),
-            exclude=self.options.exclude,
-            user_root=self.options.user_root,
+        target_listed, target_ns = tgt.list_folders(), tgt.namespace()
+        planned = plan_mailbox(
+            listed, namespace, target_listed, target_ns, exclude=self.options.exclude, user_root=self.options.user_root
         )
-        for name in plan.create:
-            try:
-                tgt.create_folder(name)
-            except (CommandRefused, FolderError) as exc:
-                raise FolderError(name, f"cannot be created on the target: {exc}") from exc
+        made = provision(
+            planned, tgt, target_listed, target_ns, subscribed, namespace,
+            earlier=MailboxPlan.from_json(saved) if saved is not None else None,
+        )
+        self._folder_errors.extend(made.errors)
+        self._warnings.extend(made.warnings)
+        plan = made.plan
         self.store.save_plan(self._mailbox, plan.to_json(listing))
         unread = [folder for folder in plan.folders if folder.source not in self._listed]
         self._listed.update(self._source_statuses(src, unread))
@@ -659,88 +742,224 @@ class MailboxSync:
                 raise FolderError(plan.source, f"cannot be opened on the source: {exc}") from exc
         self._uidvalidity[plan.source] = status.uidvalidity
         try:
-            keywords = tgt.open_folder(plan.target)
+            opened = tgt.open_folder(plan.target)
         except CommandRefused as exc:
             raise FolderError(plan.target, f"cannot be opened on the target: {exc}") from exc
+        keywords = opened.keywords
 
-        self._reconcile_pending(plan, tgt)
         state = self.store.folder_state(self._mailbox, plan.source)
-        if state is None or state.uidvalidity != status.uidvalidity:
-            if state is not None:
-                log.warning(
-                    "folder %r: UIDVALIDITY changed from %d to %d; matching copied messages by fingerprint",
-                    plan.source, state.uidvalidity, status.uidvalidity,
-                )
-            self.store.start_folder(self._mailbox, plan.source, status.uidvalidity, plan.target)
-            highest, modseq = 0, None
+        why = self._record_void(plan, state, status, opened)
+        if why is None:
+            assert state is not None
+            if state.target_uidvalidity is None and opened.uidvalidity is not None:
+                self.store.set_target_uidvalidity(self._mailbox, plan.source, opened.uidvalidity)
+            self.store.drop_pending(self._mailbox, plan.source, status.uidvalidity)
+            uncertain, again = self._reconcile_pending(plan, status, keywords, final=False)
+            self._carry_changes(plan, status, keywords, state.highest_modseq)
+            highest = state.highest_uid
+            done = self.store.handled_above(self._mailbox, plan.source, status.uidvalidity, highest)
+            if ahead is not None and not (ahead.ahead.uidvalidity == status.uidvalidity
+                                          and ahead.ahead.highest == highest and ahead.ahead.done == done):
+                ahead.budget.drain()
+                ahead = None  # the record is not what the fetch ahead assumed: search again
+            new = ahead.uids if ahead is not None else [u for u in src.uids_above(highest) if u not in done]
+            new = self._with_retries(plan, status, sorted({u for u in new if u not in uncertain} | again))
+            if ahead is not None and new != ahead.uids:
+                ahead.budget.drain()
+                ahead = None  # earlier runs left work the fetch ahead did not know of
         else:
-            highest, modseq = state.highest_uid, state.highest_modseq
-            self._carry_changes(plan, status, keywords, modseq)
-        # Rows of an older UIDVALIDITY stay until every current message has been matched
-        # against them, even across an interrupted run.
-        stale: dict[str, list[Mapped]] = defaultdict(list)
-        for row in self.store.stale_mapped(self._mailbox, plan.source, status.uidvalidity):
-            stale[row.fingerprint].append(row)
-        done = self.store.handled_above(self._mailbox, plan.source, status.uidvalidity, highest)
-        if ahead is not None and not (
-            not stale
-            and ahead.ahead.uidvalidity in (None, status.uidvalidity)
-            and ahead.ahead.highest == highest
-            and ahead.ahead.done == done
-        ):
-            ahead.budget.drain()
-            ahead = None  # the record is not what the fetch ahead assumed: search again
-        new = ahead.uids if ahead is not None else [u for u in src.uids_above(highest) if u not in done]
+            if state is not None or opened.exists:
+                log.info("folder %r: %s; looking for its messages on the target before copying", plan.source, why)
+            if ahead is not None and (ahead.ahead.uidvalidity is not None or opened.exists):
+                ahead.budget.drain()
+                ahead = None
+            uncertain = set()
+            every = ahead.uids if ahead is not None else src.uids_above(0)
+            found: list[Mapped] = []
+            altered: list[Altered] = []
+            if opened.exists:
+                found, altered = self._find_on_target(plan, keywords, every, claimed=set())
+            self.store.start_folder(self._mailbox, plan.source, status.uidvalidity, plan.target, opened.uidvalidity, found)
+            if altered:
+                self.store.commit(self._mailbox, plan.source, status.uidvalidity, altered=altered)
+            known = {m.uid for m in found}
+            new = [u for u in every if u not in known]
+        floor = self.store.highest_target_ref(self._mailbox, plan.target)
+        self._floor = str(floor) if floor else None
+        self._appended = []
         if new:
-            self._copy(plan, status, keywords, new, stale, ahead)
-        if stale:
-            self.store.drop_stale(self._mailbox, plan.source, status.uidvalidity)
+            self._copy(plan, status, keywords, new, ahead, lookahead=not uncertain)
+        elif ahead is not None:
+            ahead.budget.drain()
+        if uncertain:
+            _, again = self._reconcile_pending(plan, status, keywords, final=True)
+            if again:
+                self._copy(plan, status, keywords, sorted(again))
+        self._verify(plan, status)
+        self.store.commit(self._mailbox, plan.source, status.uidvalidity, highest_uid=max(new, default=0))
         self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
 
-    def _reconcile_pending(self, plan: FolderPlan, tgt: Target) -> None:
-        pending = self.store.pending(self._mailbox, plan.source)
-        if not pending:
+    def _verify(self, plan: FolderPlan, status: FolderStatus) -> None:
+        """Compare what the target stored with what this run appended to the folder; what the
+        target changed (sizes, dates, header bytes) is recorded for the report."""
+        appended, self._appended = self._appended, []
+        if not appended:
             return
-        for uidvalidity, items in pending.items():
-            by_target: dict[str, list[Pending]] = defaultdict(list)
-            for item in items:
-                by_target[item.target].append(item)
-            mapped: list[Mapped] = []
-            for target, group in by_target.items():
-                found = self._resolve_waiting(tgt, target, group)
-                mapped += [
-                    Mapped(p.uid, p.target, found[p.key], p.fingerprint, p.flags) for p in group if p.key in found
-                ]
-            log.info(
-                "folder %r: %d of %d messages of an interrupted run were found on the target",
-                plan.source, len(mapped), len(items),
-            )
-            self.store.commit(
-                self._mailbox, plan.source, uidvalidity, mapped=mapped, resolved_pending=[p.uid for p in items]
-            )
-        tgt.open_folder(plan.target)
+        stored = {s.ref: s for s in self._target().stored(plan.target, [a.ref for a in appended])}
+        altered: list[Altered] = []
+        for sent in appended:
+            copy = stored.get(sent.ref)
+            if copy is None:
+                continue
+            kinds, detail = alterations((sent.size, sent.internaldate, sent.header_digest),
+                                        (copy.size, copy.internaldate, copy.header_digest), sent.shape)
+            if kinds:
+                altered.append(Altered(plan.target, sent.uid, kinds, detail))
+        if altered:
+            log.warning("folder %r: the target changed %d of the %d messages it stored (%s)", plan.target,
+                        len(altered), len(appended), ", ".join(sorted({k for a in altered for k in a.kinds})))
+            self.store.commit(self._mailbox, plan.source, status.uidvalidity, altered=altered)
 
-    def _resolve_waiting(self, tgt: Target, target: str, group: list[Pending]) -> dict[str, str | None]:
-        """Find pending messages on the target, waiting for an APPEND the server may still commit.
+    @staticmethod
+    def _record_void(plan: FolderPlan, state: FolderState | None, status: FolderStatus, opened: Opened) -> str | None:
+        """Why the recorded state of a folder cannot be used, or None when it can."""
+        if state is None:
+            return "nothing is recorded about it"
+        if state.uidvalidity != status.uidvalidity:
+            return f"its UIDVALIDITY changed from {state.uidvalidity} to {status.uidvalidity}"
+        if state.target != plan.target:
+            return f"its target folder is now {plan.target!r} (was {state.target!r})"
+        if state.target_uidvalidity not in (None, opened.uidvalidity):
+            return f"the target folder {plan.target!r} was replaced (UIDVALIDITY {opened.uidvalidity})"
+        return None
 
-        A run killed after sending a whole MULTIAPPEND leaves a server session that goes on
-        saving those messages; looking too early would copy them a second time. Messages whose
-        APPEND was sent in full are looked for again until they show or
-        ``LATE_COMMIT_GRACE_SECONDS`` have passed since it was sent (the server refused them).
+    def _with_retries(self, plan: FolderPlan, status: FolderStatus, new: list[int]) -> list[int]:
+        """``new`` with the folder's skipped items added: every sync tries them again (a target
+        may take now what it refused, a larger item limit may admit a message). Items no
+        longer on the source leave the report."""
+        skipped = self.store.skipped_uids(self._mailbox, plan.source, status.uidvalidity) - set(new)
+        if not skipped:
+            return new
+        present = set(self._source().present(sorted(skipped)))
+        gone = sorted(skipped - present)
+        if gone:
+            self.store.forget_skipped(self._mailbox, plan.source, status.uidvalidity, gone)
+        return sorted(set(new) | present)
+
+    def _source_candidates(self, uids: Sequence[int]) -> dict[str, MessageMeta]:
+        """Metadata of source messages by UID (as text), for matching."""
+        src = self._source()
+        batch = defaults.METADATA_BATCH_MESSAGES
+        return {
+            str(meta.uid): meta
+            for start in range(0, len(uids), batch)
+            for meta in src.fetch_meta(list(uids[start : start + batch]))
+        }
+
+    def _digests(self, target: str) -> Digests:
+        """Reads body digests on both sides for :func:`engine.matching.match`."""
+        def read(source_refs: list[str], target_refs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+            src = self._source()
+            uids = sorted(int(r) for r in source_refs)
+            ours: dict[str, str] = {}
+            for start in range(0, len(uids), _DIGEST_BATCH_MESSAGES):
+                for uid, body in src.fetch_bodies(uids[start : start + _DIGEST_BATCH_MESSAGES]).items():
+                    ours[str(uid)] = body_digest(body)
+            return ours, self._target().digests(target, target_refs)
+
+        return read
+
+    def _find_on_target(
+        self, plan: FolderPlan, keywords: frozenset[str] | None, uids: Sequence[int], claimed: set[str],
+        after: str | None = None,
+    ) -> tuple[list[Mapped], list[Altered]]:
+        """The source messages ``uids`` that are already in the target folder, found by content
+        (:mod:`engine.matching`) among its messages after ``after`` not ``claimed`` by others.
+
+        Their flags are made the source's (they may have changed since they were copied), and
+        what the target changed in them is returned for the report.
         """
-        after = self.store.highest_target_ref(self._mailbox, target)
-        found = tgt.resolve(target, group, after)
-        while True:
-            waiting = [p for p in group if p.key not in found and p.sent is not None]
-            if not waiting:
-                return found
-            deadline = max(p.sent or 0.0 for p in waiting) + defaults.LATE_COMMIT_GRACE_SECONDS
-            if time.time() >= deadline:
-                return found
-            log.info("folder %r: waiting for %d messages an interrupted run sent to show on the target",
-                     target, len(waiting))
+        tgt = self._target()
+        stored = {s.ref: s for s in tgt.index(plan.target, after) if s.ref not in claimed}
+        if not stored or not uids:
+            return [], []
+        metas = self._source_candidates(uids)
+        pairs = match(
+            [Candidate(ref, m.fingerprint, m.size, int(m.internaldate.timestamp())) for ref, m in metas.items()],
+            [s.candidate() for s in stored.values()],
+            self._digests(plan.target),
+        )
+        found: list[Mapped] = []
+        altered: list[Altered] = []
+        flag_changes: list[tuple[str, frozenset[str]]] = []
+        for source_ref, ref in pairs.items():
+            meta, copy = metas[source_ref], stored[ref]
+            flags = target_flags(meta.flags, keywords)
+            if copy.flags != flags:
+                flag_changes.append((ref, flags))
+            found.append(Mapped(meta.uid, plan.target, ref, meta.fingerprint, flags))
+            kinds, detail = alterations((meta.size, meta.internaldate, meta.header_digest),
+                                        (copy.size, copy.internaldate, copy.header_digest))
+            if kinds:
+                altered.append(Altered(plan.target, meta.uid, kinds, detail))
+        tgt.set_flags(plan.target, flag_changes)
+        if found:
+            log.info("folder %r: %d of %d source messages are already on the target; not copied again",
+                     plan.source, len(found), len(uids))
+            self.progress.add(messages_found=len(found))
+            self._progress_made += 1
+        return found, altered
+
+    def _reconcile_pending(
+        self, plan: FolderPlan, status: FolderStatus, keywords: frozenset[str] | None, *, final: bool
+    ) -> tuple[set[int], set[int]]:
+        """Settle the messages an interrupted APPEND left pending: those found on the target by
+        content (among the messages stored since that APPEND's folder copy began) are recorded
+        as copied, the others are to be copied again.
+
+        A server may still commit an APPEND whose client died or lost its connection after
+        sending it in full; copying its messages again before then would duplicate them. Such
+        messages (sent in full, not found, within ``late_commit_grace`` of being sent) stay
+        pending while the rest of the folder is copied (``final=False``) and are settled at the
+        folder's end (``final=True``), waiting out what is left of the grace.
+
+        Returns:
+            ``(deferred, again)``: UIDs still pending, and UIDs to copy again.
+        """
+        items = self.store.pending(self._mailbox, plan.source).get(status.uidvalidity)
+        if not items:
+            return set(), set()
+        present = set(self._source().present([p.uid for p in items]))
+        gone = [p.uid for p in items if p.uid not in present]  # deleted on the source meanwhile
+        items = [p for p in items if p.uid in present]
+        claimed = self.store.target_refs(self._mailbox, plan.target)
+        floors = [p.after for p in items]
+        after = None if None in floors else str(min(int(f) for f in floors if f is not None))
+        found: list[Mapped] = []
+        altered: list[Altered] = []
+        while items:
+            found, altered = self._find_on_target(plan, keywords, [p.uid for p in items], claimed, after)
+            known = {m.uid for m in found}
+            waiting = [p for p in items if p.uid not in known and p.sent is not None]
+            deadline = max((p.sent or 0.0 for p in waiting), default=0.0) + self.options.late_commit_grace
+            if not final or not waiting or time.time() >= deadline:
+                break
+            log.info("folder %r: waiting for %d messages an interrupted APPEND sent to show on the target",
+                     plan.source, len(waiting))
             self._pause(min(defaults.LATE_COMMIT_POLL_SECONDS, max(deadline - time.time(), 0.0)))
-            found = tgt.resolve(target, group, after)  # the whole group again: one target message each
+        known = {m.uid for m in found}
+        late = time.time() < max((p.sent or 0.0 for p in items if p.uid not in known), default=0.0) + self.options.late_commit_grace
+        deferred = {p.uid for p in items if p.uid not in known and p.sent is not None} if late else set()
+        again = {p.uid for p in items if p.uid not in known and p.uid not in deferred}
+        log.info("folder %r: %d of %d messages of an interrupted APPEND were found on the target%s",
+                 plan.source, len(found), len(items), f"; {len(deferred)} may still arrive" if deferred else "")
+        self.store.commit(self._mailbox, plan.source, status.uidvalidity, mapped=found, altered=altered,
+                          resolved_pending=sorted(known) + gone)
+        if again:
+            # Still pending (so never forgotten, though below the folder's high-water mark) until
+            # copied again; not sent, so never waited for again.
+            self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sorted(again), None)
+        return deferred, again
 
     def _carry_changes(
         self,
@@ -759,31 +978,60 @@ class MailboxSync:
             return
         if not unchanged:
             changed = src.fetch_flags(sorted(mapped), modseq if condstore else None)
+            if any(mapped[uid].target_ref is None for uid in changed if uid in mapped):
+                mapped = self._locate_unmapped(plan, status, keywords, mapped)
             updates: list[tuple[int, frozenset[str]]] = []
+            changes: list[tuple[str, frozenset[str]]] = []
             for uid, raw in changed.items():
                 row = mapped.get(uid)
                 if row is None or row.target_ref is None:
                     continue
                 flags = target_flags(normalize_flags(raw), keywords)
                 if flags != row.flags:
-                    tgt.set_flags(row.target, row.target_ref, flags)
+                    changes.append((row.target_ref, flags))
                     updates.append((uid, flags))
+            tgt.set_flags(plan.target, changes)
             if updates:
                 self.store.update_flags(self._mailbox, plan.source, status.uidvalidity, updates)
                 self.progress.add(flags_updated=len(updates))
         if self.options.sync_deletions:
             present = set(src.uids_above(0))
+            if any(row.target_ref is None for uid, row in mapped.items() if uid not in present):
+                mapped = self._locate_unmapped(plan, status, keywords, mapped, present)
             gone = [row for uid, row in mapped.items() if uid not in present]
-            by_target: dict[str, list[str]] = defaultdict(list)
-            for row in gone:
-                if row.target_ref is not None:
-                    by_target[row.target].append(row.target_ref)
-            for target, refs in by_target.items():
-                tgt.delete(target, refs)
+            refs = [row.target_ref for row in gone if row.target_ref is not None]
+            if refs:
+                tgt.delete(plan.target, refs)
             if gone:
                 self.store.forget(self._mailbox, plan.source, status.uidvalidity, [r.uid for r in gone])
                 self.progress.add(messages_deleted=len(gone))
             tgt.open_folder(plan.target)
+
+    def _locate_unmapped(
+        self, plan: FolderPlan, status: FolderStatus, keywords: frozenset[str] | None, mapped: dict[int, Mapped],
+        present: set[int] | None = None,
+    ) -> dict[int, Mapped]:
+        """Find on the target the copied messages recorded without a target reference (an
+        APPEND answered without APPENDUID whose copy was not recognised at once), so that their
+        flag changes and deletions are carried. With ``present`` (the source's UIDs) given, the
+        messages deleted on the source are looked for, by their recorded identity."""
+        claimed = {row.target_ref for row in mapped.values() if row.target_ref is not None}
+        unknown = sorted(uid for uid, row in mapped.items() if row.target_ref is None)
+        if present is not None:
+            gone = [mapped[uid] for uid in unknown if uid not in present]
+            stored = [s for s in self._target().index(plan.target) if s.ref not in claimed]
+            by_identity: dict[str, list[str]] = defaultdict(list)
+            for copy in stored:
+                by_identity[copy.identity].append(copy.ref)
+            relocated = [replace(row, target_ref=by_identity[row.fingerprint].pop(0))
+                         for row in gone if by_identity.get(row.fingerprint)]
+            return {**mapped, **{row.uid: row for row in relocated}}
+        found, _ = self._find_on_target(plan, keywords, unknown, claimed)
+        if found:
+            # the flags the target holds now are the source's (set by _find_on_target)
+            self.store.commit(self._mailbox, plan.source, status.uidvalidity, mapped=found)
+            mapped = {**mapped, **{m.uid: m for m in found}}
+        return mapped
 
     # -- copying new messages ------------------------------------------------------------
 
@@ -793,9 +1041,15 @@ class MailboxSync:
         status: FolderStatus,
         keywords: frozenset[str] | None,
         uids: list[int],
-        stale: dict[str, list[Mapped]],
         ahead: _Prefetched | None = None,
+        *,
+        lookahead: bool = True,
     ) -> None:
+        """Copy the messages ``uids``: fetched in chunks by one thread, appended by this one.
+
+        With ``lookahead``, the fetching thread opens the next folder on the source once this
+        one is fetched (the caller must not use the source for this folder afterwards).
+        """
         stop = threading.Event()
         chunks: queue.Queue[_Chunk | BaseException | None] = queue.Queue(maxsize=2)
         produced: Iterator[_Chunk]
@@ -810,8 +1064,8 @@ class MailboxSync:
             target_limit = self._target().max_item_size()
             if target_limit is not None:
                 limit = min(limit, target_limit)
-            produced = self._chunks(plan, uids, stale, limit, budget)
-        following = self._lookahead(plan)
+            produced = self._chunks(plan, uids, limit, budget)
+        following = self._lookahead(plan) if lookahead else None
 
         def produce() -> None:
             try:
@@ -887,17 +1141,10 @@ class MailboxSync:
                 self._discard_prefetched()  # the next folder starts from its own SELECT
                 budget.drain()
 
-    def _chunks(
-        self,
-        plan: FolderPlan,
-        uids: list[int],
-        stale: dict[str, list[Mapped]],
-        limit: int,
-        budget: _ByteBudget,
-    ) -> Iterator[_Chunk]:
+    def _chunks(self, plan: FolderPlan, uids: list[int], limit: int, budget: _ByteBudget) -> Iterator[_Chunk]:
         """Runs in the fetching thread: metadata, decisions, then bodies, chunk by chunk."""
         src = self._source()
-        for window in _windows(uids, self.options.chunk_messages, defaults.METADATA_BATCH_MESSAGES):
+        for window in _windows(uids, self._chunk_messages, defaults.METADATA_BATCH_MESSAGES):
             chunk = _Chunk()
             metas, failures = self._fetch_isolating(
                 plan, window, lambda session, part: {m.uid: m for m in session.fetch_meta(part)}
@@ -905,16 +1152,12 @@ class MailboxSync:
             for uid, reason in failures.items():
                 chunk.skipped.append(Skipped(plan.source, uid, BAD, "", "", 0, reason))
             for meta in (metas[uid] for uid in sorted(metas)):
-                pool = stale.get(meta.fingerprint)
-                if pool:
-                    chunk.rematched.append((meta, pool.pop(0)))
-                elif meta.size > limit:
+                if meta.size > limit:
                     chunk.skipped.append(
                         self._skip(plan, meta, LARGE, f"the message is {meta.size} bytes, over the {limit}-byte limit")
                     )
                 elif chunk.messages and (
-                    chunk.nbytes + meta.size > self.options.chunk_bytes
-                    or len(chunk.messages) >= self.options.chunk_messages
+                    chunk.nbytes + meta.size > self._chunk_bytes or len(chunk.messages) >= self._chunk_messages
                 ):
                     yield from self._filled(chunk, src, plan, budget)
                     chunk = _Chunk(messages=[(meta, b"")], nbytes=meta.size)
@@ -996,8 +1239,9 @@ class MailboxSync:
             return None
         state = self.store.folder_state(self._mailbox, following.source)
         if state is None:
-            # never copied: no rows at all (UIDVALIDITY 0 does not exist, so any row would count)
-            if not self.store.settled(self._mailbox, following.source, 0):
+            # never copied: no rows at all (UIDVALIDITY 0 does not exist, so any row would
+            # count), and nothing on the target to look for the source's messages among
+            if not self.store.settled(self._mailbox, following.source, 0) or not self._target().is_empty(following.target):
                 return None
             return _Lookahead(following, None, 0, frozenset())
         if not self.store.settled(self._mailbox, following.source, state.uidvalidity):
@@ -1020,7 +1264,7 @@ class MailboxSync:
                 return  # the folder's own start handles the UIDVALIDITY change
             self._uidvalidity[source] = status.uidvalidity
             uids = [u for u in src.uids_above(ahead.highest) if u not in ahead.done]
-            rest = self._chunks(ahead.plan, uids, {}, limit, budget)
+            rest = self._chunks(ahead.plan, uids, limit, budget)
             first = [chunk for chunk in itertools.islice(rest, 1)]
         except MigrationError as exc:
             log.debug("folder %r: not fetched ahead: %s", source, exc)
@@ -1072,7 +1316,8 @@ class MailboxSync:
                 self._mailbox,
                 plan.source,
                 status.uidvalidity,
-                [Pending(metas[o.key].uid, o.key, plan.target, o.fingerprint, o.flags) for o in outgoing],
+                [Pending(metas[o.key].uid, o.key, plan.target, o.fingerprint, o.flags, after=self._floor)
+                 for o in outgoing],
             )
         return _Sending(chunk, outgoing, metas)
 
@@ -1084,7 +1329,12 @@ class MailboxSync:
             def sent() -> None:
                 self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sent_uids, time.time())
 
-            sending.answer = self._target().start_append(plan.target, sending.outgoing, on_sent=sent)
+            try:
+                sending.answer = self._target().start_append(plan.target, sending.outgoing, on_sent=sent)
+            except ConnectionLost as exc:
+                if exc.unsent:  # the command never reached its end: nothing of it can be stored
+                    self.store.mark_sent(self._mailbox, plan.source, status.uidvalidity, sent_uids, None)
+                raise
         return sending
 
     def _await_chunk(
@@ -1099,21 +1349,44 @@ class MailboxSync:
         try:
             return list(zip(sending.outgoing, sending.answer())), skipped
         except ItemRejected as exc:
-            tgt = self._target()
-            pairs: list[tuple[OutgoingMessage, str | None]] = []
-            rejected: list[tuple[OutgoingMessage, ItemRejected]] = []
-            if len(sending.outgoing) == 1:
-                rejected.append((sending.outgoing[0], exc))
-            else:
-                for one in sending.outgoing:
-                    try:
-                        pairs.append((one, tgt.append(plan.target, [one])[0]))
-                    except ItemRejected as refused:
-                        rejected.append((one, refused))
+            pairs, rejected = self._after_refusal(plan.target, sending.outgoing, exc)
             for one, refusal in rejected:
                 kind = LARGE if refusal.too_large else BAD
                 skipped.append(self._skip(plan, sending.metas[one.key], kind, f"the target refused the message: {refusal}"))
             return pairs, skipped
+
+    def _after_refusal(
+        self, folder: str, messages: Sequence[OutgoingMessage], refusal: ItemRejected
+    ) -> tuple[list[tuple[OutgoingMessage, str | None]], list[tuple[OutgoingMessage, ItemRejected]]]:
+        """The messages of a refused append tried again in halves, down to single messages, so
+        that only the messages the target really refuses are left out.
+
+        A target appending one message at a time names the refused one: the first not among
+        those it stored (``refusal.stored``); the rest is tried again. A refused MULTIAPPEND
+        stored nothing (RFC 3502) and is halved.
+
+        Returns:
+            The messages stored with their references, and the refused ones with the refusal.
+        """
+        stored = list(zip(messages, refusal.stored))
+        rest = list(messages[len(stored) :])
+        if stored or len(rest) == 1:
+            pairs, rejected = self._append_halving(folder, rest[1:])
+            return stored + pairs, [(rest[0], refusal), *rejected]
+        middle = len(rest) // 2
+        first, first_rejected = self._append_halving(folder, rest[:middle])
+        second, second_rejected = self._append_halving(folder, rest[middle:])
+        return first + second, first_rejected + second_rejected
+
+    def _append_halving(
+        self, folder: str, messages: Sequence[OutgoingMessage]
+    ) -> tuple[list[tuple[OutgoingMessage, str | None]], list[tuple[OutgoingMessage, ItemRejected]]]:
+        if not messages:
+            return [], []
+        try:
+            return list(zip(messages, self._target().append(folder, messages))), []
+        except ItemRejected as exc:
+            return self._after_refusal(folder, messages, exc)
 
     def _record_chunk(
         self,
@@ -1124,23 +1397,26 @@ class MailboxSync:
     ) -> None:
         """Commit what became of a chunk: copies, skipped items, its pending rows resolved."""
         pairs, skipped = outcome
-        chunk, metas = sending.chunk, sending.metas
+        metas = sending.metas
         mapped: list[Mapped] = []
         copied_bytes = 0
         for message, ref in pairs:
-            mapped.append(Mapped(metas[message.key].uid, plan.target, ref, message.fingerprint, message.flags))
+            meta = metas[message.key]
+            mapped.append(Mapped(meta.uid, plan.target, ref, message.fingerprint, message.flags))
             copied_bytes += len(message.body)
-        rematched = [Mapped(meta.uid, row.target, row.target_ref, row.fingerprint, row.flags) for meta, row in chunk.rematched]
+            if ref is not None:
+                self._appended.append(_Appended.of(meta, ref, message.body))
         self.store.commit(
             self._mailbox,
             plan.source,
             status.uidvalidity,
-            mapped=mapped + rematched,
+            mapped=mapped,
             skipped=skipped,
             resolved_pending=[metas[o.key].uid for o in sending.outgoing],
-            highest_uid=chunk.highest_uid,
-            forget_stale=[row for _, row in chunk.rematched],
+            highest_uid=sending.chunk.highest_uid,
         )
         self.progress.add(messages_copied=len(mapped), bytes_copied=copied_bytes, messages_skipped=len(skipped))
-        if skipped:
-            self._check_limits()
+        if mapped:
+            self._progress_made += 1
+            self._chunk_bytes = min(self._chunk_bytes * 2, self.options.chunk_bytes)
+            self._chunk_messages = min(self._chunk_messages * 2, self.options.chunk_messages)

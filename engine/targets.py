@@ -7,15 +7,51 @@ messages in flight actually arrived (:meth:`Target.resolve`).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
+from engine import defaults
+from engine.errors import ItemRejected
 from engine.folders import Namespace, RemoteFolder
 from engine.imap import ImapEndpoint, ImapSession, OutgoingMessage, answered_now
-from engine.store import Pending
+from engine.matching import Candidate, match
+from engine.messages import MessageMeta, body_digest
 
-__all__ = ["ImapTarget", "Target"]
+__all__ = ["ImapTarget", "Opened", "Stored", "Target"]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What opening a target folder tells."""
+
+    #: Keywords the folder stores, or None when it accepts any.
+    keywords: frozenset[str] | None
+    #: The folder's UIDVALIDITY, or None where the target has none (a Maildir tree): a change
+    #: means the folder was replaced and its recorded copies cannot be trusted.
+    uidvalidity: int | None
+    #: Messages in the folder now.
+    exists: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message as the target stores it."""
+
+    ref: str
+    #: :func:`engine.messages.identity_digests`' two digests of its header fields.
+    identity: str
+    header_digest: str
+    size: int
+    internaldate: datetime | None
+    flags: frozenset[str]
+
+    def candidate(self) -> Candidate:
+        """This message for :func:`engine.matching.match`."""
+        when = int(self.internaldate.timestamp()) if self.internaldate is not None else None
+        return Candidate(self.ref, self.identity, self.size, when)
 
 
 class Target(Protocol):
@@ -30,11 +66,25 @@ class Target(Protocol):
     def list_folders(self) -> list[RemoteFolder]:
         """Existing folders."""
 
-    def create_folder(self, name: str) -> None:
-        """Create a folder (its parents exist already)."""
+    def create_folder(self, name: str, special_use: str | None = None) -> None:
+        """Create a folder, unsubscribed; an existing one is not an error.
 
-    def open_folder(self, name: str) -> frozenset[str] | None:
-        """Make ``name`` the current folder; return the keywords it stores (None: any)."""
+        The server makes missing parents where it can (RFC 3501 CREATE). ``special_use`` is an
+        RFC 6154 attribute (``\\Sent``) the folder is created with where the target can say
+        it (CREATE-SPECIAL-USE); a target that cannot ignores it.
+
+        Raises:
+            engine.errors.CommandRefused, engine.errors.FolderError: The target refused the name.
+        """
+
+    def subscriptions(self) -> set[str]:
+        """The names of the subscribed folders."""
+
+    def subscribe(self, name: str, subscribed: bool) -> None:
+        """Subscribe a folder (``subscribed`` True) or unsubscribe it."""
+
+    def open_folder(self, name: str) -> Opened:
+        """Make ``name`` the current folder and tell what it is."""
 
     def append(
         self, folder: str, messages: Sequence[OutgoingMessage], *, on_sent: Callable[[], None] | None = None
@@ -59,11 +109,21 @@ class Target(Protocol):
         ItemRejected.
         """
 
-    def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
-        """Which pending messages are on the target: key -> reference, for those found."""
+    def index(self, folder: str, after: str | None = None) -> list[Stored]:
+        """The messages of a folder (only those after the reference ``after`` where the target's
+        references are ordered, as IMAP UIDs are)."""
 
-    def set_flags(self, folder: str, ref: str, flags: frozenset[str]) -> None:
-        """Replace the flags of one copied message."""
+    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
+        """How the target stores the messages of these references (absent ones are left out)."""
+
+    def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
+        """:func:`engine.messages.body_digest` of messages by reference (unreadable ones absent)."""
+
+    def is_empty(self, folder: str) -> bool:
+        """Whether a folder holds no message."""
+
+    def set_flags(self, folder: str, changes: Sequence[tuple[str, frozenset[str]]]) -> None:
+        """Replace the flags of copied messages: ``(reference, flags)`` pairs."""
 
     def delete(self, folder: str, refs: Sequence[str]) -> None:
         """Remove copied messages (used only when deletions are carried over)."""
@@ -90,19 +150,26 @@ class ImapTarget:
     def list_folders(self) -> list[RemoteFolder]:
         return self.session.list_folders()
 
-    def create_folder(self, name: str) -> None:
-        self.session.create_folder(name)
+    def create_folder(self, name: str, special_use: str | None = None) -> None:
+        self.session.create_folder(name, special_use)
 
-    def open_folder(self, name: str) -> frozenset[str] | None:
+    def subscriptions(self) -> set[str]:
+        return self.session.list_subscribed()
+
+    def subscribe(self, name: str, subscribed: bool) -> None:
+        self.session.subscribe(name, subscribed)
+
+    def open_folder(self, name: str) -> Opened:
         status = self.session.select(name, readonly=False)
         # Appending to the selected folder makes the server update this session's view after
         # every transaction; leave it until a flag change needs it selected again.
         self._folder = None if self.session.unselect() else name
-        return status.keywords_allowed
+        return Opened(status.keywords_allowed, status.uidvalidity, status.exists)
 
-    def _ensure(self, folder: str) -> None:
-        """Select ``folder`` (read-write) for a flag change or a deletion."""
-        if self._folder != folder:
+    def _ensure(self, folder: str, *, fresh: bool = False) -> None:
+        """Select ``folder`` (read-write) for reading, a flag change or a deletion; ``fresh``
+        selects it again so that the session sees the messages appended since."""
+        if fresh or self._folder != folder:
             self.session.select(folder, readonly=False)
             self._folder = folder
 
@@ -122,45 +189,66 @@ class ImapTarget:
     def _append_without_uidplus(
         self, folder: str, messages: Sequence[OutgoingMessage], on_sent: Callable[[], None] | None
     ) -> list[str | None]:
-        uidnext = None
-        if "UIDPLUS" not in self.session.capabilities:
-            uidnext = self.session.select(folder, readonly=False).uidnext
-            self._folder = folder
-        uids = self.session.append(folder, messages, on_sent=on_sent)
-        if all(u is not None for u in uids):
-            return [str(u) for u in uids]
-        # No APPENDUID: find the new messages by fingerprint among those appended just now.
-        found = self._by_fingerprint(folder, max((uidnext or 1) - 1, 0))
-        out: list[str | None] = []
-        for message in messages:
-            refs = found.get(message.fingerprint)
-            out.append(str(refs.pop(0)) if refs else None)
+        """Append where the server gives no APPENDUID: the new UIDs are found by content among
+        the messages above the folder's UIDNEXT of just before (see :mod:`engine.matching`)."""
+        uidnext = self.session.select(folder, readonly=False).uidnext
+        self._folder = folder
+        after = str(uidnext - 1) if uidnext > 1 else None
+        try:
+            self.session.append(folder, messages, on_sent=on_sent)
+        except ItemRejected as exc:
+            if exc.stored:  # appended one by one: the leading messages are stored
+                exc.stored = self._found(folder, messages[: len(exc.stored)], after)
+            raise
+        return self._found(folder, messages, after)
+
+    def _found(self, folder: str, messages: Sequence[OutgoingMessage], after: str | None) -> list[str | None]:
+        self._ensure(folder, fresh=True)
+        sent = {m.key: m for m in messages}
+        pairs = match(
+            [Candidate(m.key, m.fingerprint, len(m.body), int(m.internaldate.timestamp())) for m in messages],
+            [s.candidate() for s in self.index(folder, after)],
+            lambda keys, refs: ({k: body_digest(sent[k].body) for k in keys}, self.digests(folder, refs)),
+        )
+        return [pairs.get(m.key) for m in messages]
+
+    def _metas(self, uids: Sequence[int]) -> list[Stored]:
+        batch = defaults.METADATA_BATCH_MESSAGES
+        return [
+            _stored(meta)
+            for start in range(0, len(uids), batch)
+            for meta in self.session.fetch_meta(uids[start : start + batch])
+        ]
+
+    def index(self, folder: str, after: str | None = None) -> list[Stored]:
+        self._ensure(folder, fresh=True)
+        return self._metas(self.session.uids_above(int(after) if after else 0))
+
+    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
+        self._ensure(folder, fresh=True)
+        return self._metas(sorted(int(r) for r in refs))
+
+    def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
+        self._ensure(folder)
+        uids = sorted(int(r) for r in refs)
+        out: dict[str, str] = {}
+        for start in range(0, len(uids), _DIGEST_BATCH_MESSAGES):
+            for uid, body in self.session.fetch_bodies(uids[start : start + _DIGEST_BATCH_MESSAGES]).items():
+                out[str(uid)] = body_digest(body)
         return out
 
-    def _by_fingerprint(self, folder: str, after_uid: int) -> dict[str, list[int]]:
-        self._folder = None  # select again: the folder's view must include the latest appends
-        self._ensure(folder)
-        found: dict[str, list[int]] = defaultdict(list)
-        uids = self.session.uids_above(after_uid)
-        for start in range(0, len(uids), 1000):
-            for meta in self.session.fetch_meta(uids[start : start + 1000]):
-                found[meta.fingerprint].append(meta.uid)
-        return found
+    def is_empty(self, folder: str) -> bool:
+        return int(self.session.folder_status(folder, ["MESSAGES"]).get(b"MESSAGES", 0)) == 0
 
-    def resolve(self, folder: str, pending: Sequence[Pending], after_ref: int) -> dict[str, str | None]:
-        found = self._by_fingerprint(folder, after_ref)
-        wanted = Counter(p.fingerprint for p in pending)
-        out: dict[str, str | None] = {}
-        for p in pending:
-            refs = found.get(p.fingerprint)
-            if refs and wanted[p.fingerprint] > 0:
-                out[p.key] = str(refs.pop(0))
-                wanted[p.fingerprint] -= 1
-        return out
-
-    def set_flags(self, folder: str, ref: str, flags: frozenset[str]) -> None:
+    def set_flags(self, folder: str, changes: Sequence[tuple[str, frozenset[str]]]) -> None:
+        if not changes:
+            return
         self._ensure(folder)
-        self.session.store_flags(int(ref), flags)
+        by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
+        for ref, flags in changes:
+            by_flags[flags].append(int(ref))
+        for flags, uids in by_flags.items():
+            self.session.store_flags(uids, flags)
 
     def delete(self, folder: str, refs: Sequence[str]) -> None:
         self._ensure(folder)
@@ -171,3 +259,11 @@ class ImapTarget:
 
     def close(self) -> None:
         self.session.close()
+
+
+#: Messages whose bodies are read at once to compare them by digest.
+_DIGEST_BATCH_MESSAGES = 20
+
+
+def _stored(meta: MessageMeta) -> Stored:
+    return Stored(str(meta.uid), meta.fingerprint, meta.header_digest, meta.size, meta.internaldate, meta.flags)

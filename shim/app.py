@@ -65,7 +65,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
     if service is None:
         service = MigrationService(instance, target=target_settings(config), smtp=smtp_settings(config),
                                    poll_seconds=float(config["SCHEDULER_POLL_SECONDS"]),
-                                   run_scheduler=bool(config["RUN_SCHEDULER"]))
+                                   run_scheduler=bool(config["RUN_SCHEDULER"]),
+                                   master_separator=str(config["MASTER_USER_SEPARATOR"]))
         app.extensions["mailshift_owns_service"] = True
     accounts = Accounts(instance)
     registry = Registry(service, import_folder=config["IMPORT_FOLDER"])

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine import defaults
 from engine.errors import ConfigurationError
-from engine.imap import ImapEndpoint, Security
+from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
 from engine.notify import SmtpSettings
 from engine.scheduler import TargetSettings
 
@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USER": None,
     "SMTP_PASSWORD_ENV": "MAILSHIFT_SMTP_PASSWORD",
     "SMTP_ACCEPT_UNTRUSTED_CERTIFICATES": False,
+    "MASTER_USER_SEPARATOR": DEFAULT_MASTER_SEPARATOR,
     "SHELL_IDLE_TIMEOUT": 900.0,
     "MAX_SHELLS_PER_USER": 25,
     "RUN_SCHEDULER": True,
@@ -83,6 +84,10 @@ def load_config(test_config: Mapping[str, Any] | None = None, environ: Mapping[s
         if text is None or name.endswith("_PASSWORD_ENV") and text == "":
             continue
         config[name] = _parse(name, text, default)
+    try:
+        check_master_separator(str(config["MASTER_USER_SEPARATOR"]))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"MASTER_USER_SEPARATOR: {exc}") from None
     config["INSTANCE"] = str(instance)
     if not config["IMPORT_FOLDER"]:
         config["IMPORT_FOLDER"] = str(instance / "import")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -21,10 +22,15 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from engine.imap import ImapEndpoint, Security
+from engine.cli import main as cli_main
+from engine.errors import AuthenticationFailed
+from engine.imap import ImapEndpoint, ImapSession, Security
+from engine.scheduler import TargetSettings
+from engine.service import MigrationService
 from engine.sync import Outcome
 from engine.targets import ImapTarget, Target
 from tests.conftest import NewUser
+from tests.integration.test_batches import wait_for
 from tests.integration.test_sync import content, imap_target, run
 from tests.servers import cyrus as cyrus_module
 from tests.servers.cyrus import CyrusError, CyrusServer
@@ -298,3 +304,101 @@ def test_cyrus_to_dovecot_copy_is_exact(
     assert {f: len(m) for f, m in after.items()} == {f: len(m) for f, m in before.items()}
     assert after == before
     assert report.progress["messages_copied"] == total
+
+
+# --------------------------------------------------------------------------- the seed's super-user login
+
+
+def test_seed_super_user_login_reaches_cyrus_through_sasl_plain(
+    cyrus: CyrusServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seed 000 on SASL servers: UserName ``Admin*User`` with the admin's password. Cyrus refuses
+    both LOGIN orders; the admin then logs in with AUTHENTICATE PLAIN acting as the user."""
+    user, _ = new_user(cyrus)
+    target_user, _ = new_user(dovecot_dot)
+    fill(cyrus, user, {"INBOX": 7, "Work": 3})
+    source = user_endpoint(cyrus, f"{cyrus.admin}*{user}", cyrus.admin_password)
+
+    report = run(source, imap_target(dovecot_dot, target_user), tmp_path / "s.db")
+
+    assert report.outcome is Outcome.SYNCED, report.error
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(cyrus, user))
+    assert report.progress["messages_copied"] == 10
+    assert (f"logged in with AUTHENTICATE PLAIN as 'cyrus' for '{user}' after the server refused "
+            f"LOGIN 'cyrus*{user}', LOGIN '{user}*cyrus'") in caplog.text
+
+
+def test_a_refused_super_user_login_names_every_attempt_and_never_the_password(cyrus: CyrusServer, new_user: NewUser) -> None:
+    user, _ = new_user(cyrus)
+    with pytest.raises(AuthenticationFailed) as refused:
+        ImapSession(user_endpoint(cyrus, f"cyrus*{user}", "Wrong-Pa$$word1"))
+    message = str(refused.value)
+    assert message.endswith(
+        f"the server refused the credentials (tried LOGIN 'cyrus*{user}', LOGIN '{user}*cyrus', "
+        f"AUTHENTICATE PLAIN as 'cyrus' for '{user}')"
+    )
+    assert "Wrong-Pa$$word1" not in message
+
+
+def test_dovecot_master_user_logins_still_work_in_both_orders(
+    dovecot_slash: DovecotServer, new_user: NewUser
+) -> None:
+    user, _ = new_user(dovecot_slash)
+    fill(dovecot_slash, user, {"INBOX": 3})
+    for login in (f"{user}*{dovecot_slash.master_user}", f"{dovecot_slash.master_user}*{user}"):
+        with ImapSession(user_endpoint(dovecot_slash, login, dovecot_slash.master_password)) as session:
+            assert session.select("INBOX", readonly=True).exists == 3
+
+
+def test_mailshift_sync_with_another_master_separator(
+    cyrus_slash: CyrusServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    user, _ = new_user(cyrus_slash)
+    target_user, _ = new_user(dovecot_dot)
+    fill(cyrus_slash, user, {"INBOX": 4, "Work/2020": 2})
+    monkeypatch.setenv("MAILSHIFT_SOURCE_PASSWORD", cyrus_slash.admin_password)
+    monkeypatch.setenv("MAILSHIFT_TARGET_PASSWORD", dovecot_dot.master_password)
+    common = [
+        "sync", "--source-host", cyrus_slash.host, "--source-port", str(cyrus_slash.port), "--source-security", "None",
+        "--target-host", dovecot_dot.host, "--target-port", str(dovecot_dot.port), "--target-security", "None",
+        "--target-user", dovecot_dot.master_user, "--target-authzid", target_user,
+        "--state", str(tmp_path / "s.db"), "--json",
+    ]
+    # With '#' as the separator, 'cyrus*user' is one login name: nothing else is tried.
+    assert cli_main([*common, "--source-user", f"cyrus*{user}", "--master-separator", "#"]) == 1
+    assert f"(tried LOGIN 'cyrus*{user}'" not in capsys.readouterr().err
+    assert cli_main([*common, "--source-user", f"cyrus#{user}", "--master-separator", "#"]) == 0
+    assert json.loads(capsys.readouterr().out)["messages_copied"] == 6
+    assert content(snapshot(dovecot_dot, target_user)) == content(snapshot(cyrus_slash, user))
+    with pytest.raises(SystemExit) as usage:
+        cli_main([*common, "--source-user", f"cyrus#{user}", "--master-separator", "a"])
+    assert usage.value.code == 2
+    assert "the master-user separator must be one character" in capsys.readouterr().err
+
+
+def test_a_batch_with_the_seed_super_user_form_migrates_from_cyrus(
+    cyrus: CyrusServer, dovecot_dot: DovecotServer, new_user: NewUser, tmp_path: Path
+) -> None:
+    """A CSV whose UserName is ``cyrus*<user>`` with the admin's password, through the service."""
+    user, _ = new_user(cyrus)
+    fill(cyrus, user, {"INBOX": 9, "Work": 4, "Work/2019": 2})
+    email = f"{user}@contoso.edu"
+    dovecot_dot.add_user(email, "unused-target-password")
+    target = TargetSettings(imap=ImapEndpoint(
+        host=dovecot_dot.host, port=dovecot_dot.port, security=Security.NONE, user=dovecot_dot.master_user,
+        authzid="{EmailAddress}", password=dovecot_dot.master_password,
+    ))
+    service = MigrationService(tmp_path / "instance", target=target, poll_seconds=0.1)
+    try:
+        csv_data = f"EmailAddress,UserName,Password\r\n{email},{cyrus.admin}*{user},{cyrus.admin_password}\r\n".encode()
+        service.new_batch("FromCyrus", csv_data, imap=True, remote_server=cyrus.host, port=cyrus.port)
+        service.start_batch("FromCyrus")
+        wait_for(lambda: service.get_batches("FromCyrus")[0].status in ("Synced", "SyncedWithErrors", "Failed"),
+                 "the initial sync")
+        [migrated] = service.get_users(batch="FromCyrus")
+        assert (migrated.status, migrated.error_summary) == ("Synced", None)
+        assert service.get_user_statistics(email).synced_item_count == 15
+    finally:
+        service.close()
+    assert content(snapshot(dovecot_dot, email, "unused-target-password")) == content(snapshot(cyrus, user))

@@ -1,5 +1,8 @@
 """A TCP forwarder on loopback that injects network faults between a client and a server.
 
+:class:`LoopbackProxy` accepts and ends connections; :class:`FaultProxy` moves bytes (cuts,
+refusing greetings, answering whole-line commands); ``tests/servers/imap_proxy.py`` reads IMAP.
+
 Example::
 
     with FaultProxy(server.host, server.port) as proxy:
@@ -11,14 +14,16 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import re
 import selectors
 import socket
 import threading
 from types import TracebackType
+from typing import Self
 
-__all__ = ["BYE_TOO_MANY", "FaultProxy"]
+__all__ = ["BYE_TOO_MANY", "FaultProxy", "LoopbackProxy"]
 
 #: Greeting of a server that refuses a connection because the user has too many.
 BYE_TOO_MANY = b"* BYE [UNAVAILABLE] Too many simultaneous connections\r\n"
@@ -28,21 +33,24 @@ _POLL_SECONDS = 0.05
 _JOIN_SECONDS = 10.0
 
 
-class FaultProxy:
-    """Forward TCP connections from ``host:port`` to a target, with faults on demand.
+class LoopbackProxy(abc.ABC):
+    """Accept TCP connections on loopback and hand each one, with its own connection to a
+    target, to :meth:`_pump` in a thread of its own.
 
-    One thread accepts; each connection gets one thread that moves at most 64 KiB at a time in
-    either direction, so memory and threads are bounded by the live connections. All of them
-    end in :meth:`stop`.
+    The base of :class:`FaultProxy` (bytes) and :class:`tests.servers.imap_proxy.ImapQuirkProxy`
+    (IMAP commands): both share the listener, the queued greetings, the counters of connections
+    and cuts, and :meth:`stop`, which closes everything and waits for every thread.
 
     Attributes:
         host: ``"127.0.0.1"``.
         port: The proxy's port (free, picked by the kernel).
-        cut_after_bytes: When set, every connection (live ones too) is closed as soon as that
-            many bytes went from server to client over it; None forwards everything.
+        target: ``(host, port)`` connections are forwarded to.
     """
 
     host = "127.0.0.1"
+
+    #: Prefix of the proxy's thread names.
+    thread_name = "loopback-proxy"
 
     def __init__(self, target_host: str, target_port: int) -> None:
         """Listen on a free loopback port; forwarding starts right away.
@@ -52,11 +60,8 @@ class FaultProxy:
             target_port: Target port.
         """
         self.target = (target_host, target_port)
-        self.cut_after_bytes: int | None = None
         self._lock = threading.Lock()
         self._greetings: list[bytes] = []
-        self._answers: list[tuple[re.Pattern[bytes], bytes]] = []
-        self._answered = 0
         self._accepted = 0
         self._greeted = 0
         self._cuts = 0
@@ -65,10 +70,10 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._listener = socket.create_server((self.host, 0))
         self.port = int(self._listener.getsockname()[1])
-        self._acceptor = threading.Thread(target=self._accept_loop, name="fault-proxy-accept")
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"{self.thread_name}-accept")
         self._acceptor.start()
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -79,7 +84,7 @@ class FaultProxy:
     ) -> None:
         self.stop()
 
-    # ----------------------------------------------------------------- fault control and counters
+    # ----------------------------------------------------------------- shared faults and counters
 
     def greet_next(self, count: int, line: bytes = BYE_TOO_MANY) -> None:
         """Answer the next ``count`` new connections with ``line`` and close them.
@@ -90,28 +95,6 @@ class FaultProxy:
         """
         with self._lock:
             self._greetings.extend([line] * count)
-
-    def answer_next(self, count: int, command: str, answer: bytes) -> None:
-        """Answer the next ``count`` client commands named ``command`` with ``answer`` instead of
-        forwarding them (the server never sees them; the connection stays up).
-
-        Only commands that arrive as one whole line are recognised, which is how IMAP clients
-        send commands without literals (``FETCH``, ``SELECT``, ``STATUS``, ...).
-
-        Args:
-            count: How many such commands, in addition to those already queued.
-            command: The command name, e.g. ``"UID FETCH"`` (matched case-insensitively).
-            answer: The tagged answer after the tag, e.g. ``b"NO [THROTTLED] ..."`` (no CRLF).
-        """
-        pattern = re.compile(rb"^(\S+) " + re.escape(command.encode()) + rb" [^\r\n]*\r\n\Z", re.IGNORECASE)
-        with self._lock:
-            self._answers.extend([(pattern, answer)] * count)
-
-    @property
-    def answered(self) -> int:
-        """Commands answered by the proxy itself (:meth:`answer_next`)."""
-        with self._lock:
-            return self._answered
 
     @property
     def connections(self) -> int:
@@ -127,7 +110,7 @@ class FaultProxy:
 
     @property
     def cuts(self) -> int:
-        """Connections closed because of :attr:`cut_after_bytes`."""
+        """Connections the proxy closed on purpose (a byte limit was reached)."""
         with self._lock:
             return self._cuts
 
@@ -136,6 +119,11 @@ class FaultProxy:
         """Connections being forwarded right now."""
         with self._lock:
             return len(self._live) // 2
+
+    def _count_cut(self) -> None:
+        """Count one connection closed on purpose."""
+        with self._lock:
+            self._cuts += 1
 
     # ----------------------------------------------------------------- life cycle
 
@@ -156,7 +144,7 @@ class FaultProxy:
         self._listener.close()
         alive = [t.name for t in [self._acceptor, *threads] if t.is_alive()]
         if alive:
-            raise RuntimeError(f"fault proxy threads did not stop: {alive}")
+            raise RuntimeError(f"{self.thread_name} threads did not stop: {alive}")
 
     def _accept_loop(self) -> None:
         """Accept connections until stopped (the listener is polled, so stop() is prompt)."""
@@ -178,7 +166,7 @@ class FaultProxy:
                 _say_and_close(client, greeting)
                 continue
             thread = threading.Thread(
-                target=self._serve, args=(client,), name=f"fault-proxy-{number}"
+                target=self._serve, args=(client,), name=f"{self.thread_name}-{number}"
             )
             with self._lock:
                 self._threads = {t for t in self._threads if t.is_alive()}
@@ -204,6 +192,61 @@ class FaultProxy:
             finally:
                 with self._lock:
                     self._live -= {client, upstream}
+
+    @abc.abstractmethod
+    def _pump(
+        self, client: socket.socket, upstream: socket.socket, selector: selectors.BaseSelector
+    ) -> None:
+        """Forward one connection until it ends or is cut (each kind of proxy says how)."""
+
+
+class FaultProxy(LoopbackProxy):
+    """Forward TCP connections from ``host:port`` to a target, with faults on demand.
+
+    One thread accepts; each connection gets one thread that moves at most 64 KiB at a time in
+    either direction, so memory and threads are bounded by the live connections. All of them
+    end in :meth:`stop`.
+
+    Attributes:
+        cut_after_bytes: When set, every connection (live ones too) is closed as soon as that
+            many bytes went from server to client over it; None forwards everything.
+    """
+
+    thread_name = "fault-proxy"
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        """Listen on a free loopback port; forwarding starts right away.
+
+        Args:
+            target_host: Where connections are forwarded to.
+            target_port: Target port.
+        """
+        self.cut_after_bytes: int | None = None
+        self._answers: list[tuple[re.Pattern[bytes], bytes]] = []
+        self._answered = 0
+        super().__init__(target_host, target_port)
+
+    def answer_next(self, count: int, command: str, answer: bytes) -> None:
+        """Answer the next ``count`` client commands named ``command`` with ``answer`` instead of
+        forwarding them (the server never sees them; the connection stays up).
+
+        Only commands that arrive as one whole line are recognised, which is how IMAP clients
+        send commands without literals (``FETCH``, ``SELECT``, ``STATUS``, ...).
+
+        Args:
+            count: How many such commands, in addition to those already queued.
+            command: The command name, e.g. ``"UID FETCH"`` (matched case-insensitively).
+            answer: The tagged answer after the tag, e.g. ``b"NO [THROTTLED] ..."`` (no CRLF).
+        """
+        pattern = re.compile(rb"^(\S+) " + re.escape(command.encode()) + rb" [^\r\n]*\r\n\Z", re.IGNORECASE)
+        with self._lock:
+            self._answers.extend([(pattern, answer)] * count)
+
+    @property
+    def answered(self) -> int:
+        """Commands answered by the proxy itself (:meth:`answer_next`)."""
+        with self._lock:
+            return self._answered
 
     def _pump(
         self, client: socket.socket, upstream: socket.socket, selector: selectors.BaseSelector
@@ -238,12 +281,10 @@ class FaultProxy:
                 downstream_bytes += len(data)
                 sink.sendall(data)
                 if limit is not None and downstream_bytes >= limit:
-                    with self._lock:
-                        self._cuts += 1
+                    self._count_cut()
                     return
             if self._stopping.is_set():
                 return
-
 
     def _answer(self, data: bytes) -> bytes | None:
         """The proxy's own answer to a client command queued by :meth:`answer_next`, if any."""

@@ -1,12 +1,13 @@
 """The state database: schema, upgrade refusal, and the chunk records."""
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.errors import StateError
-from engine.store import SCHEMA_VERSION, Mapped, Pending, Skipped, Store
+from engine.store import Altered, SCHEMA_VERSION, Mapped, Pending, Skipped, Store
 
 
 def test_new_database_is_created_at_current_version(tmp_path: Path) -> None:
@@ -52,9 +53,10 @@ def test_chunk_commit_moves_pending_to_map(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     mbx = store.mailbox("m")
     assert store.mailbox("m") == mbx
-    store.start_folder(mbx, "INBOX", 7, "INBOX")
-    store.add_pending(mbx, "INBOX", 7, [Pending(1, "k1", "INBOX", "f1", frozenset({"\\Seen"})), Pending(2, "k2", "INBOX", "f2", frozenset())])
-    assert [p.key for p in store.pending(mbx, "INBOX")[7]] == ["k1", "k2"]
+    store.start_folder(mbx, "INBOX", 7, "INBOX", 70)
+    store.add_pending(mbx, "INBOX", 7, [Pending(1, "k1", "INBOX", "f1", frozenset({"\\Seen"}), after="9"),
+                                        Pending(2, "k2", "INBOX", "f2", frozenset())])
+    assert [(p.key, p.after) for p in store.pending(mbx, "INBOX")[7]] == [("k1", "9"), ("k2", None)]
     store.commit(
         mbx, "INBOX", 7,
         mapped=[Mapped(1, "INBOX", "11", "f1", frozenset({"\\Seen"}))],
@@ -63,26 +65,45 @@ def test_chunk_commit_moves_pending_to_map(tmp_path: Path) -> None:
         highest_uid=2,
     )
     assert store.pending(mbx, "INBOX") == {}
-    assert store.folder_state(mbx, "INBOX").highest_uid == 2  # type: ignore[union-attr]
+    state = store.folder_state(mbx, "INBOX")
+    assert state is not None and (state.highest_uid, state.target_uidvalidity) == (2, 70)
     assert store.mapped(mbx, "INBOX", 7)[1].flags == {"\\Seen"}
     assert store.skipped_counts(mbx) == {"BadItem": 1}
-    assert store.handled_above(mbx, "INBOX", 7, 0) == {1, 2}
+    assert store.skipped_uids(mbx, "INBOX", 7) == {2}
+    assert not store.settled(mbx, "INBOX", 7)  # the skipped item is tried again
+    assert store.handled_above(mbx, "INBOX", 7, 0) == {1}
     assert store.highest_target_ref(mbx, "INBOX") == 11
+    assert store.target_refs(mbx, "INBOX") == {"11"}
     store.close()
 
 
-def test_uidvalidity_restart_keeps_old_rows_as_stale(tmp_path: Path) -> None:
+def test_a_skipped_item_copied_later_leaves_the_report(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     mbx = store.mailbox("m")
-    store.start_folder(mbx, "A", 1, "A")
-    store.commit(mbx, "A", 1, mapped=[Mapped(5, "A", "50", "fp", frozenset())], highest_uid=5)
-    store.start_folder(mbx, "A", 2, "A")
-    assert store.folder_state(mbx, "A").highest_uid == 0  # type: ignore[union-attr]
-    stale = store.stale_mapped(mbx, "A", 2)
-    assert [(s.uid, s.fingerprint) for s in stale] == [(5, "fp")]
-    store.commit(mbx, "A", 2, mapped=[Mapped(1, "A", "50", "fp", frozenset())], forget_stale=stale, highest_uid=1)
-    assert store.stale_mapped(mbx, "A", 2) == []
-    assert list(store.mapped(mbx, "A", 2)) == [1]
+    store.start_folder(mbx, "A", 1, "A", None)
+    store.commit(mbx, "A", 1, skipped=[Skipped("A", 3, "BadItem", "s", "d", 9, "refused")])
+    before = time.time()
+    assert store.skipped_counts(mbx, since=before + 1) == {}  # counted in the run that skipped it
+    store.commit(mbx, "A", 1, mapped=[Mapped(3, "A", "30", "fp", frozenset())])
+    assert store.skipped(mbx) == [] and store.settled(mbx, "A", 1)
+    store.close()
+
+
+def test_starting_a_folder_again_forgets_its_whole_record(tmp_path: Path) -> None:
+    """A new UIDVALIDITY or a replaced target folder voids what was recorded; the messages found
+    on the target by content are recorded in the same transaction."""
+    store = Store(tmp_path / "s.db")
+    mbx = store.mailbox("m")
+    store.start_folder(mbx, "A", 1, "A", 10)
+    store.commit(mbx, "A", 1, mapped=[Mapped(5, "A", "50", "fp", frozenset())], highest_uid=5,
+                 skipped=[Skipped("A", 6, "BadItem", "s", "d", 9, "refused")],
+                 altered=[Altered("A", 5, ("internal date replaced",), "x")])
+    store.add_pending(mbx, "A", 1, [Pending(7, "k", "A", "f", frozenset())])
+    store.start_folder(mbx, "A", 2, "A", 11, [Mapped(1, "A", "50", "fp", frozenset())])
+    state = store.folder_state(mbx, "A")
+    assert state is not None and (state.uidvalidity, state.highest_uid, state.target_uidvalidity) == (2, 0, 11)
+    assert list(store.mapped(mbx, "A", 2)) == [1] and store.mapped(mbx, "A", 1) == {}
+    assert store.pending(mbx, "A") == {} and store.skipped(mbx) == [] and store.altered(mbx) == []
     store.close()
 
 
