@@ -511,3 +511,27 @@ def test_domain_admin_user_logins_reach_the_server_exactly_as_written(
     [attachment] = list(smtp.messages[0].message.iter_attachments())
     rows = list(csv.DictReader(io.StringIO(attachment.get_content().lstrip("\ufeff"))))
     assert [(r["EmailAddress"], r["UserName"]) for r in rows] == [(email, user_name)]
+
+
+def test_a_batch_removed_and_created_again_copies_nothing_twice(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser,
+) -> None:
+    """Removing a batch forgets its users' copy state; the same users in a new batch find their
+    messages already on the target (by content) and copy only what arrived since."""
+    email, login, password = mailbox_pair(dovecot_slash, dovecot_dot, new_user, {"INBOX": 20, "Archive": 6})
+    service = service_for()
+    rows = csv_of((email, login, password))
+    service.new_batch("First", rows, imap=True, remote_server=dovecot_slash.host, port=dovecot_slash.port)
+    service.start_batch("First")
+    wait_for(lambda: status_of(service, "First") == "Synced", "the first batch")
+    service.stop_batch("First")
+    wait_for(lambda: status_of(service, "First") == "Stopped", "the stop")
+    service.remove_batch("First")
+    wait_for(lambda: not service.get_batches(), "the removal")
+    fill(dovecot_slash, login, {"INBOX": [make_message(500, folder="INBOX")]})
+    service.new_batch("Again", rows, imap=True, remote_server=dovecot_slash.host, port=dovecot_slash.port)
+    service.start_batch("Again")
+    wait_for(lambda: status_of(service, "Again") == "Synced", "the batch created again")
+    assert _target_snapshot(dovecot_dot, email) == content(snapshot(dovecot_slash, login))
+    assert sum(len(m) for m in _target_snapshot(dovecot_dot, email).values()) == 27
