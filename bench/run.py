@@ -541,12 +541,12 @@ def _wait_for(what: str, done: Callable[[], bool], timeout: float = SERVICE_TIME
 
 
 def _service_users(service: MigrationService, batch: str, order: Sequence[str]) -> list[dict[str, Any]]:
-    """Every user's figures of the phase that just ended, from its last report line."""
+    """Every user's figures of the phase that just ended, from its report's last line of figures."""
     rows = []
     for view in service.get_users(batch=batch):
         stats = service.get_user_statistics(view.identity, include_report=True, include_skipped_items=True)
-        last = stats.report[-1]["Message"] if stats.report else ""
-        match = _REPORT.search(last)
+        # the phase's line: the last one with the figures (folder errors, warnings follow it)
+        match = next((m for m in (_REPORT.search(e["Message"]) for e in reversed(stats.report)) if m), None)
         rows.append({
             "user": view.identity,
             "status": stats.status,

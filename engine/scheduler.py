@@ -383,8 +383,15 @@ class Scheduler:
         }
         current = catalog.user_by_id(user.id)
         assert current is not None
-        entry = {"CreationTime": now, "Message": _report_message(item.phase, report.outcome, report.error, progress)}
-        counts["report"] = [*current.report, entry][-50:]
+        entries = [{"CreationTime": now, "Message": _report_message(item.phase, report.outcome, report.error, progress)}]
+        entries += [{"CreationTime": now, "Message": f"Folder error: {text}"} for text in report.folder_errors]
+        entries += [{"CreationTime": now, "Message": f"Warning: {text}"} for text in report.warnings]
+        altered = report.alteration_summary()
+        if altered and progress["messages_copied"]:
+            changes = ", ".join(f"{kind} ({count:,})" for kind, count in altered.items())
+            entries.append({"CreationTime": now, "Message": f"Not exact: the target changed {len(report.altered):,} "
+                                                            f"of the copied messages: {changes}"})
+        counts["report"] = [*current.report, *entries][-50:]
         if report.outcome in (Outcome.SYNCED, Outcome.SYNCED_WITH_ERRORS):
             new = U.COMPLETED if item.phase == "final" else U.SYNCED
             catalog.move_user(current, UserAction.SUCCEED, new, error=None, last_successful_sync=now,

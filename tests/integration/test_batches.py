@@ -535,3 +535,20 @@ def test_a_batch_removed_and_created_again_copies_nothing_twice(
     wait_for(lambda: status_of(service, "Again") == "Synced", "the batch created again")
     assert _target_snapshot(dovecot_dot, email) == content(snapshot(dovecot_slash, login))
     assert sum(len(m) for m in _target_snapshot(dovecot_dot, email).values()) == 27
+
+
+def test_a_user_root_batch_warns_in_the_users_report_that_read_state_may_be_the_admins(
+    dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, service_for: Callable[..., MigrationService],
+    new_user: NewUser,
+) -> None:
+    email, login, password = mailbox_pair(dovecot_slash, dovecot_dot, new_user,
+                                          {"INBOX": 1, "users/terry": 4, "users/terry/Sent": 2})
+    service = service_for()
+    service.new_batch("Shared", csv_of((email, login, password, "/users/terry"), extra="UserRoot"),
+                      imap=True, remote_server=dovecot_slash.host, port=dovecot_slash.port)
+    service.start_batch("Shared")
+    wait_for(lambda: status_of(service, "Shared") == "Synced", "the sync")
+    stats = service.get_user_statistics(email, include_report=True)
+    messages = [entry["Message"] for entry in stats.report]
+    assert messages[0].startswith("Initial sync synced: 6 messages")
+    assert any(m.startswith("Warning: UserRoot") and "\\Seen per user (Cyrus)" in m for m in messages), messages
