@@ -573,6 +573,17 @@ class ImapSession:
         by_uid = {row[0]: row for row in rows if row[0] in wanted}  # unsolicited answers dropped
         return [meta_from_fetch(*by_uid[uid]) for uid in sorted(by_uid)]
 
+    def fetch_sizes(self, uids: Sequence[int]) -> dict[int, tuple[int, datetime]]:
+        """RFC822.SIZE and INTERNALDATE of ``uids`` (what a server keeps in its index)."""
+        out: dict[int, tuple[int, datetime]] = {}
+        batch = defaults.METADATA_BATCH_MESSAGES
+        with _translated("FETCH sizes"):
+            for start in range(0, len(uids), batch):
+                data = self.client.fetch(sorted(uids[start : start + batch]), ["RFC822.SIZE", "INTERNALDATE"])
+                out.update((uid, (int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"])) for uid, row in data.items()
+                           if b"RFC822.SIZE" in row and b"INTERNALDATE" in row)
+        return out
+
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
         """Full bodies of ``uids``; a UID the server does not deliver is absent from the result."""
         if not uids:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -231,7 +231,8 @@ class MaildirTarget:
         # Keys are not ordered: every message, whatever ``after``.
         return self.stored(folder, list(self._folder(folder).files()))
 
-    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
+    def stored(self, folder: str, refs: Sequence[str], *, headers: Collection[str] = ()) -> list[Stored]:
+        # The header block is read anyway: a local file costs the same either way.
         target = self._folder(folder)
         files = target.files()
         out: list[Stored] = []

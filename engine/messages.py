@@ -59,6 +59,8 @@ class MessageMeta:
     fingerprint: str
     #: The exact digest of the same fields: differs on a target that rewrote header bytes.
     header_digest: str = ""
+    #: Whether those fields hold raw 8-bit bytes (what some targets rewrite).
+    eight_bit: bool = False
     #: The Subject and Date header values as received; decoded only for a report (RFC 2047
     #: decoding of every copied message's headers cost a tenth of the engine's CPU).
     raw_subject: bytes | None = None
@@ -208,6 +210,7 @@ def meta_from_fetch(
         flags=normalize_flags(flags),
         fingerprint=identity,
         header_digest=exact,
+        eight_bit=not (headers or b"").isascii(),
         raw_subject=fields.get(b"subject"),
         raw_date=fields.get(b"date"),
         modseq=modseq,

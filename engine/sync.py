@@ -210,13 +210,14 @@ class _Appended:
     size: int
     internaldate: datetime
     header_digest: str
+    eight_bit: bool
     #: Whether the bytes sent end with CRLF, and how many bare LF line ends they hold.
     shape: tuple[bool, int]
 
     @classmethod
     def of(cls, meta: MessageMeta, ref: str, body: bytes) -> _Appended:
         crlf = body.count(b"\r\n")
-        return cls(meta.uid, ref, len(body), meta.internaldate, meta.header_digest,
+        return cls(meta.uid, ref, len(body), meta.internaldate, meta.header_digest, meta.eight_bit,
                    (body.endswith(b"\r\n"), body.count(b"\n") - crlf))
 
 
@@ -805,7 +806,9 @@ class MailboxSync:
         appended, self._appended = self._appended, []
         if not appended:
             return
-        stored = {s.ref: s for s in self._target().stored(plan.target, [a.ref for a in appended])}
+        # Header fields are read back only where a target may have rewritten them (8-bit bytes).
+        headers = {a.ref for a in appended if a.eight_bit}
+        stored = {s.ref: s for s in self._target().stored(plan.target, [a.ref for a in appended], headers=headers)}
         altered: list[Altered] = []
         for sent in appended:
             copy = stored.get(sent.ref)

@@ -8,7 +8,7 @@ messages in flight actually arrived (:meth:`Target.resolve`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -113,8 +113,10 @@ class Target(Protocol):
         """The messages of a folder (only those after the reference ``after`` where the target's
         references are ordered, as IMAP UIDs are)."""
 
-    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
-        """How the target stores the messages of these references (absent ones are left out)."""
+    def stored(self, folder: str, refs: Sequence[str], *, headers: Collection[str] = ()) -> list[Stored]:
+        """Size and internal date of the messages of these references as the target stores them
+        (absent ones are left out); the header digests too for the references in ``headers``
+        (reading header fields costs a server more than sizes and dates)."""
 
     def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
         """:func:`engine.messages.body_digest` of messages by reference (unreadable ones absent)."""
@@ -224,9 +226,14 @@ class ImapTarget:
         self._ensure(folder, fresh=True)
         return self._metas(self.session.uids_above(int(after) if after else 0))
 
-    def stored(self, folder: str, refs: Sequence[str]) -> list[Stored]:
+    def stored(self, folder: str, refs: Sequence[str], *, headers: Collection[str] = ()) -> list[Stored]:
         self._ensure(folder, fresh=True)
-        return self._metas(sorted(int(r) for r in refs))
+        full = {s.ref: s for s in self._metas(sorted(int(r) for r in refs if r in headers))}
+        plain = [
+            Stored(str(uid), "", "", size, date, frozenset())
+            for uid, (size, date) in self.session.fetch_sizes(sorted(int(r) for r in refs if r not in full)).items()
+        ]
+        return [*full.values(), *plain]
 
     def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
         self._ensure(folder)

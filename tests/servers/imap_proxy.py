@@ -600,7 +600,7 @@ class _Session:
         if "UIDPLUS" in strip and name == "UID EXPUNGE":
             return b"BAD Unknown command UID EXPUNGE (no UIDPLUS)"
         if name == "ENABLE" and not command.literals:
-            return self._enable(command, tag, strip)
+            return self._enable(command, strip)
         if "CONDSTORE" in strip and name in _CONDSTORE_COMMANDS:
             if _CONDSTORE_SYNTAX.search(command.plain_text()):
                 return b"BAD CONDSTORE is not offered"
@@ -613,7 +613,7 @@ class _Session:
             return self._append(command, messages, strip)
         return None
 
-    def _enable(self, command: _Command, tag: bytes, strip: frozenset[str]) -> bytes | None:
+    def _enable(self, command: _Command, strip: frozenset[str]) -> bytes | None:
         """Drop stripped names from ENABLE; answer it when none is left."""
         words = command.texts[0].split()
         kept = [word for word in words[2:] if not _is_stripped(word, strip)]
