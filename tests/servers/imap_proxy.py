@@ -99,6 +99,7 @@ _MUNGE_8BIT = bytes(range(0x80)) + b"X" * 0x80
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _CHUNK = 64 * 1024
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _POLL_SECONDS = 0.05
 _CONTINUE = b"+ Ready for literal data\r\n"
 
@@ -460,6 +461,11 @@ class _Session:
             for key, _ in selector.select(_POLL_SECONDS):
                 source: socket.socket = key.fileobj  # type: ignore[assignment]
                 data = source.recv(_CHUNK)
+                if _QUICKACK is not None:
+                    # The proxy holds a partial command without answering, so the kernel would
+                    # delay its ACK, and a client that wrote the rest of the command separately
+                    # (imaplib writes the CRLF alone) waits for that ACK: 40 ms a command.
+                    source.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 if not data:
                     selector.unregister(source)
                     del peers[source]
