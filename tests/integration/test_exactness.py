@@ -310,20 +310,24 @@ def test_a_stalled_connection_is_given_up_and_the_copy_resumed(
     dovecot_slash: DovecotServer, dovecot_dot: DovecotServer, new_user: NewUser, quirk_proxy: NewQuirkProxy,
     tmp_path: Path,
 ) -> None:
-    """The target goes silent mid-copy (no bytes either way): the client's timeout ends the wait,
-    the folder is resumed on a new connection, and the copy is exact."""
+    """The target goes silent mid-copy for 3 s (no bytes either way), longer than the client's
+    1 s timeout: the folder is resumed on a new connection. The APPEND held up in the silence is
+    delivered when it ends, after the client gave up: the engine waits for it (default grace)
+    instead of copying its messages a second time, and the copy is exact."""
     user, password = new_user(dovecot_slash)
     fill(dovecot_slash, user, {"INBOX": 200}, size=5000)
     target_user, _ = new_user(dovecot_dot)
     proxy = quirk_proxy(dovecot_dot.host, dovecot_dot.port)
-    proxy.stall(after_bytes=300_000, seconds=5.0)
+    proxy.stall(after_bytes=300_000, seconds=3.0)
     endpoint = ImapEndpoint(host=proxy.host, port=proxy.port, security=Security.NONE, user=dovecot_dot.master_user,
                             authzid=target_user, password=dovecot_dot.master_password, timeout=1.0)
     report = run(source_endpoint(dovecot_slash, user, password), lambda: ImapTarget(endpoint), tmp_path / "s.db",
-                 backoff_start=0.01, late_commit_grace=1.0)
+                 backoff_start=0.01)
     assert report.outcome is Outcome.SYNCED, report.error
     assert proxy.stalls >= 1
-    assert contents(dovecot_dot, target_user) == contents(dovecot_slash, user)
+    got, want = contents(dovecot_dot, target_user), contents(dovecot_slash, user)
+    assert len(got["INBOX"]) == len(want["INBOX"]) == 200
+    assert got == want
 
 
 def _recorded(state: Path) -> int:
