@@ -547,6 +547,7 @@ def _service_users(service: MigrationService, batch: str, order: Sequence[str]) 
         stats = service.get_user_statistics(view.identity, include_report=True, include_skipped_items=True)
         # the phase's line: the last one with the figures (folder errors, warnings follow it)
         match = next((m for m in (_REPORT.search(e["Message"]) for e in reversed(stats.report)) if m), None)
+        last = match.string if match else ""
         rows.append({
             "user": view.identity,
             "status": stats.status,
