@@ -8,6 +8,7 @@ the one place a connection is created, which is the seam tests can replace.
 
 from __future__ import annotations
 
+import functools
 import imaplib
 import logging
 import re
@@ -16,7 +17,7 @@ import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -577,11 +578,22 @@ class ImapSession:
         """RFC822.SIZE and INTERNALDATE of ``uids`` (what a server keeps in its index)."""
         out: dict[int, tuple[int, datetime]] = {}
         batch = defaults.METADATA_BATCH_MESSAGES
+        imap = self.client._imap
         with _translated("FETCH sizes"):
             for start in range(0, len(uids), batch):
-                data = self.client.fetch(sorted(uids[start : start + batch]), ["RFC822.SIZE", "INTERNALDATE"])
-                out.update((uid, (int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"])) for uid, row in data.items()
-                           if b"RFC822.SIZE" in row and b"INTERNALDATE" in row)
+                part = sorted(uids[start : start + batch])
+                tag = imap._command("UID", "FETCH", _uid_set(part), "(RFC822.SIZE INTERNALDATE)")
+                typ, data = imap._command_complete("FETCH", tag)
+                if typ != "OK":
+                    raise IMAPClientError(f"fetch failed: {_text(data)}")
+                typ, data = imap._untagged_response(typ, data, "FETCH")
+                rows = _fast_sizes(data)
+                if rows is None:
+                    rows = {uid: (int(row[b"RFC822.SIZE"]), row[b"INTERNALDATE"])
+                            for uid, row in parse_fetch_response(data, False, True).items()
+                            if b"RFC822.SIZE" in row and b"INTERNALDATE" in row}
+                wanted = set(part)
+                out.update((uid, row) for uid, row in rows.items() if uid in wanted)
         return out
 
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
@@ -936,12 +948,61 @@ def _literal_answers(data: list[Any], pattern: re.Pattern[bytes], size_group: in
     return answers
 
 
+#: One message's answer to the size FETCH as Dovecot sends it.
+_SIZE_LINE = re.compile(rb'\d+ \(UID (\d+) RFC822\.SIZE (\d+) INTERNALDATE "([^"\\]*)"\)', re.IGNORECASE)
+
+
+def _fast_sizes(data: list[Any]) -> dict[int, tuple[int, datetime]] | None:
+    """The size FETCH answer read with one pattern per message, or None for another shape (the
+    caller then uses imapclient's general parser)."""
+    out: dict[int, tuple[int, datetime]] = {}
+    for item in data:
+        match = _SIZE_LINE.fullmatch(item) if isinstance(item, bytes) else None
+        if match is None:
+            return None
+        try:
+            out[int(match.group(1))] = (int(match.group(2)), internaldate(match.group(3)))
+        except ValueError:
+            return None
+    return out
+
+
 def _fast_bodies(data: list[Any]) -> dict[int, bytes] | None:
     """The body FETCH answer read with one pattern per message, or None for another shape (UID
     after the body, an unsolicited FETCH): the caller then uses imapclient's general parser for
     all of it, which gives the same UIDs and bytes."""
     answers = _literal_answers(data, _BODY_LINE, 2)
     return None if answers is None else {int(match.group(1)): literal for match, literal in answers}
+
+
+_MONTHS = {name.encode(): n for n, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+
+@functools.lru_cache(maxsize=128)
+def _zone(text: bytes) -> timezone:
+    sign = -1 if text[:1] == b"-" else 1
+    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[3:5])))
+
+
+def internaldate(raw: bytes) -> datetime:
+    """An INTERNALDATE (``dd-Mon-yyyy hh:mm:ss +zzzz``) as an aware datetime, read directly (ten
+    times faster than the general parser, which it falls back to for any other spelling).
+
+    Raises:
+        ValueError: Not a date.
+    """
+    try:
+        day, month, rest = raw.strip().split(b"-", 2)
+        year, clock, zone = rest.split(b" ")
+        hour, minute, second = clock.split(b":")
+        if len(zone) != 5 or zone[:1] not in b"+-":
+            raise ValueError(raw)
+        return datetime(int(year), _MONTHS[month.title()], int(day), int(hour), int(minute), int(second),
+                        tzinfo=_zone(zone))
+    except (ValueError, KeyError):
+        parsed: datetime = parse_to_datetime(raw, normalise=False)
+        return parsed
 
 
 def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:
@@ -958,7 +1019,7 @@ def _fast_meta(data: list[Any]) -> list[_MetaRow] | None:
     rows: list[_MetaRow] = []
     for match, literal in answers:
         try:
-            date = parse_to_datetime(match.group(3), normalise=False)
+            date = internaldate(match.group(3))
         except ValueError:
             return None
         modseq = match.group(5)

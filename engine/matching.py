@@ -30,7 +30,6 @@ from datetime import datetime
 __all__ = [
     "DATE_REPLACED",
     "HEADERS_REWRITTEN",
-    "LINE_ENDS_CONVERTED",
     "LINE_END_ADDED",
     "SIZE_SLACK",
     "Candidate",
@@ -119,7 +118,6 @@ def match(sources: Sequence[Candidate], targets: Sequence[Candidate], digests: D
 
 #: What :func:`alterations` calls each change a target made to a message it stored.
 LINE_END_ADDED = "line end added at the end"
-LINE_ENDS_CONVERTED = "bare LF line ends turned into CRLF"
 DATE_REPLACED = "internal date replaced"
 HEADERS_REWRITTEN = "header bytes rewritten"
 
@@ -127,7 +125,7 @@ HEADERS_REWRITTEN = "header bytes rewritten"
 def alterations(
     sent: tuple[int, datetime | None, str],
     stored: tuple[int, datetime | None, str],
-    shape: tuple[bool, int] | None = None,
+    ends_crlf: bool | None = None,
 ) -> tuple[tuple[str, ...], str]:
     """What a target changed in a message it stored, by comparing what the source has with
     what the target reports.
@@ -135,8 +133,8 @@ def alterations(
     Args:
         sent: The source's ``(size, internal date, exact header digest)``.
         stored: The same of the target's copy.
-        shape: Of the bytes sent, when known: whether they end with CRLF, and how many bare
-            LF line ends they hold (to name a size change).
+        ends_crlf: Whether the bytes sent end with CRLF, when known (a copy 2 bytes larger of
+            a message that already ends so had something else added).
 
     Returns:
         The kinds of change (empty when the copy is exact as far as sizes, dates and header
@@ -146,11 +144,8 @@ def alterations(
     details: list[str] = []
     grown = stored[0] - sent[0]
     if grown:
-        ends_crlf, bare_lf = shape if shape is not None else (False, 0)
         if grown == 2 and not ends_crlf:
             kinds.append(LINE_END_ADDED)
-        elif bare_lf and grown in (bare_lf, bare_lf + 2):
-            kinds.append(LINE_ENDS_CONVERTED)
         else:
             kinds.append(f"size changed by {grown:+d} bytes")
         details.append(f"size {sent[0]} -> {stored[0]} bytes")

@@ -18,6 +18,7 @@ an APPEND answered without APPENDUID. The rule (see :mod:`engine.matching` for h
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import decode_header, make_header
@@ -35,6 +36,7 @@ __all__ = [
 
 #: Headers fetched for every message to identify it and to describe it in reports.
 IDENTITY_HEADERS = ("MESSAGE-ID", "DATE", "FROM", "TO", "SUBJECT")
+_IDENTITY_KEYS = tuple(name.lower().encode("ascii") for name in IDENTITY_HEADERS)
 
 #: System flags a target always accepts; ``\Recent`` is deliberately absent (RFC 3501: it is
 #: session state and cannot be stored).
@@ -128,31 +130,25 @@ def _header_text(value: bytes | None) -> str:
 _UNSTABLE_HEADER_BYTES = bytes(range(0x80, 0x100)) + b"X?"
 
 
-def _raw_fields(block: bytes) -> dict[bytes, bytes]:
-    """The first value of each field of a header block, unfolded, by lower-cased name.
+#: A header field: its name (printable ASCII but the colon), then its value with the lines that
+#: continue it (starting with a blank), whatever the line ends.
+_FIELD = re.compile(rb"^([!-9;-~]+):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 
-    Works on bytes as the server sent them (8-bit bytes, bare LF and CR included): a line
-    starting with a blank continues the previous field; the block ends at the first empty line.
-    """
+
+def _raw_fields(block: bytes) -> dict[bytes, bytes]:
+    """The first value of each field of a header block, by lower-cased name, as the server sent
+    it (8-bit bytes, bare LF and CR included; folded lines kept with their line ends, which the
+    callers fold into single spaces). The block ends at the first empty line."""
+    if block[:1] == b"\n" or block[:2] == b"\r\n":
+        return {}
+    end = len(block)
+    for blank in (b"\n\n", b"\n\r\n"):
+        found = block.find(blank)
+        if 0 <= found < end:
+            end = found
     out: dict[bytes, bytes] = {}
-    name: bytes | None = None
-    value: list[bytes] = []
-    for line in block.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if line[:1] in (b" ", b"\t"):
-            if name is not None:
-                value.append(line)
-            continue
-        if name is not None and name not in out:
-            out[name] = b" ".join(value)
-        name = None
-        if not line:
-            break
-        head, colon, rest = line.partition(b":")
-        if colon and head and not head[-1:].isspace():
-            name, value = head.lower(), [rest]
-    if name is not None and name not in out:
-        out[name] = b" ".join(value)
+    for name, value in _FIELD.findall(block, 0, end):
+        out.setdefault(name.lower(), value)
     return out
 
 
@@ -164,13 +160,15 @@ def identity_digests(headers: bytes) -> tuple[str, str]:
         folding, 8-bit header bytes replaced) and is what messages are matched by across
         servers, runs and UIDVALIDITYs; ``exact`` differs when a server rewrote header bytes.
     """
-    fields = _raw_fields(headers)
-    tolerant, exact = hashlib.sha256(), hashlib.sha256()
-    for name in IDENTITY_HEADERS:
-        value = fields.get(name.lower().encode("ascii"), b"")
-        exact.update(b" ".join(value.split()) + b"\n")
-        tolerant.update(b" ".join(value.translate(None, _UNSTABLE_HEADER_BYTES).split()) + b"\n")
-    return tolerant.hexdigest()[:32], exact.hexdigest()[:32]
+    return _digests(_raw_fields(headers))
+
+
+def _digests(fields: dict[bytes, bytes]) -> tuple[str, str]:
+    exact = b"\n".join(b" ".join(fields.get(name, b"").split()) for name in _IDENTITY_KEYS)
+    tolerant = exact.translate(None, _UNSTABLE_HEADER_BYTES)
+    if len(tolerant) != len(exact):  # blanks around what was left out are folded again
+        tolerant = b"\n".join(b" ".join(line.split()) for line in tolerant.split(b"\n"))
+    return hashlib.sha256(tolerant).hexdigest()[:32], hashlib.sha256(exact).hexdigest()[:32]
 
 
 def body_digest(message: bytes) -> str:
@@ -202,7 +200,7 @@ def meta_from_fetch(
         modseq: MODSEQ when the server reported one.
     """
     fields = _raw_fields(headers or b"")
-    identity, exact = identity_digests(headers or b"")
+    identity, exact = _digests(fields)
     return MessageMeta(
         uid=uid,
         size=size,

@@ -27,6 +27,7 @@ import itertools
 import logging
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -211,14 +212,13 @@ class _Appended:
     internaldate: datetime
     header_digest: str
     eight_bit: bool
-    #: Whether the bytes sent end with CRLF, and how many bare LF line ends they hold.
-    shape: tuple[bool, int]
+    #: Whether the bytes sent end with CRLF (a size 2 bytes larger is then not a line end added).
+    ends_crlf: bool
 
     @classmethod
     def of(cls, meta: MessageMeta, ref: str, body: bytes) -> _Appended:
-        crlf = body.count(b"\r\n")
         return cls(meta.uid, ref, len(body), meta.internaldate, meta.header_digest, meta.eight_bit,
-                   (body.endswith(b"\r\n"), body.count(b"\n") - crlf))
+                   body.endswith(b"\r\n"))
 
 
 @dataclass
@@ -815,7 +815,7 @@ class MailboxSync:
             if copy is None:
                 continue
             kinds, detail = alterations((sent.size, sent.internaldate, sent.header_digest),
-                                        (copy.size, copy.internaldate, copy.header_digest), sent.shape)
+                                        (copy.size, copy.internaldate, copy.header_digest), sent.ends_crlf)
             if kinds:
                 altered.append(Altered(plan.target, sent.uid, kinds, detail))
         if altered:
@@ -883,10 +883,15 @@ class MailboxSync:
         what the target changed in them is returned for the report.
         """
         tgt = self._target()
-        stored = {s.ref: s for s in tgt.index(plan.target, after) if s.ref not in claimed}
-        if not stored or not uids:
+        if not uids:
             return [], []
-        metas = self._source_candidates(uids)
+        # Both sides' metadata at once, each on its own connection.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="index target") as pool:
+            listed = pool.submit(tgt.index, plan.target, after)
+            metas = self._source_candidates(uids)
+            stored = {s.ref: s for s in listed.result() if s.ref not in claimed}
+        if not stored:
+            return [], []
         pairs = match(
             [Candidate(ref, m.fingerprint, m.size, int(m.internaldate.timestamp())) for ref, m in metas.items()],
             [s.candidate() for s in stored.values()],

@@ -99,3 +99,24 @@ def test_metadata_answers_in_dovecot_shape_read_like_the_general_parser() -> Non
     reordered: list[object] = [(b'4 (FLAGS (\\Seen) UID 40 RFC822.SIZE 1234 INTERNALDATE "02-Mar-2021 10:11:12 +0100" '
                                 b"BODY[HEADER.FIELDS (MESSAGE-ID)] {2}", b"\r\n"), b")"]
     assert _fast_meta(reordered) is None
+
+
+def test_internaldates_read_directly_equal_imapclients_reading() -> None:
+    import random
+    from datetime import datetime as dt
+    from datetime import timedelta as td
+    from datetime import timezone as tz
+
+    from imapclient.datetime_util import datetime_to_INTERNALDATE, parse_to_datetime
+
+    from engine.imap import internaldate
+
+    rng = random.Random(8)
+    for _ in range(2000):
+        offset = tz(td(minutes=rng.choice([-1, 1]) * rng.randrange(0, 14 * 60, 15)))
+        when = dt(2000, 1, 1, tzinfo=offset) + td(seconds=rng.randrange(0, 30 * 365 * 86400))
+        raw = datetime_to_INTERNALDATE(when).encode()
+        for spelling in (raw, raw.lstrip(b"0"), b" " + raw.lstrip(b"0") if raw.startswith(b"0") else raw):
+            ours, theirs = internaldate(spelling), parse_to_datetime(spelling, normalise=False)
+            assert ours == theirs and ours.utcoffset() == theirs.utcoffset(), spelling
+    assert internaldate(b"1-Jan-2020 00:00:00 GMT") == parse_to_datetime(b"1-Jan-2020 00:00:00 GMT", normalise=False)

@@ -6,7 +6,6 @@ from engine.matching import (
     DATE_REPLACED,
     HEADERS_REWRITTEN,
     LINE_END_ADDED,
-    LINE_ENDS_CONVERTED,
     Candidate,
     alterations,
     match,
@@ -84,8 +83,10 @@ def test_each_target_message_is_used_once() -> None:
 def test_alterations_are_named() -> None:
     exact = (100, WHEN, "h")
     assert alterations(exact, exact) == ((), "")
-    assert alterations(exact, (102, WHEN, "h"), (False, 0))[0] == (LINE_END_ADDED,)
-    assert alterations(exact, (107, WHEN, "h"), (True, 7))[0] == (LINE_ENDS_CONVERTED,)
+    assert alterations(exact, (102, WHEN, "h"), False)[0] == (LINE_END_ADDED,)
+    assert alterations(exact, (102, WHEN, "h"))[0] == (LINE_END_ADDED,)
+    assert alterations(exact, (102, WHEN, "h"), True)[0] == ("size changed by +2 bytes",)
+    assert alterations(exact, (107, WHEN, "h"), True)[0] == ("size changed by +7 bytes",)
     assert alterations(exact, (90, WHEN, "h"))[0] == ("size changed by -10 bytes",)
     kinds, detail = alterations(exact, (100, WHEN + timedelta(days=1), "other"))
     assert kinds == (DATE_REPLACED, HEADERS_REWRITTEN)
