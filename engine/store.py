@@ -505,13 +505,14 @@ class Store:
                     (highest_uid, mailbox, source),
                 )
 
-    def drop_pending(self, mailbox: int, source: str, uidvalidity: int) -> None:
-        """Forget the pending messages of a folder recorded under another UIDVALIDITY (their
-        folder is matched by content again)."""
+    def drop_other_uidvalidities(self, mailbox: int, source: str, uidvalidity: int) -> None:
+        """Forget what a folder's record holds under another UIDVALIDITY (left by an interrupted
+        run or by versions that kept such rows to match against)."""
         with self._tx() as db:
-            db.execute(
-                "DELETE FROM pending WHERE mailbox_id=? AND source=? AND uidvalidity<>?", (mailbox, source, uidvalidity)
-            )
+            for table in ("pending", "message_map", "skipped", "alteration"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE mailbox_id=? AND source=? AND uidvalidity<>?", (mailbox, source, uidvalidity)
+                )
 
     def forget_skipped(self, mailbox: int, source: str, uidvalidity: int, uids: Sequence[int]) -> None:
         """Take skipped items out of the report (they no longer exist on the source)."""

@@ -754,7 +754,7 @@ class MailboxSync:
             assert state is not None
             if state.target_uidvalidity is None and opened.uidvalidity is not None:
                 self.store.set_target_uidvalidity(self._mailbox, plan.source, opened.uidvalidity)
-            self.store.drop_pending(self._mailbox, plan.source, status.uidvalidity)
+            self.store.drop_other_uidvalidities(self._mailbox, plan.source, status.uidvalidity)
             uncertain, again = self._reconcile_pending(plan, status, keywords, final=False)
             self._carry_changes(plan, status, keywords, state.highest_modseq)
             highest = state.highest_uid

@@ -140,3 +140,20 @@ def test_many_connections_opening_a_new_database_at_once_create_it_once(tmp_path
             assert {store.mailbox(f"mailbox {n}") for n in range(8)} == set(range(1, 9))
         finally:
             store.close()
+
+
+def test_rows_of_another_uidvalidity_are_forgotten(tmp_path: Path) -> None:
+    """Rows an older version kept under an earlier UIDVALIDITY (or an interrupted run left) would
+    keep the folder from ever looking settled: the next sync of the folder forgets them."""
+    store = Store(tmp_path / "s.db")
+    mbx = store.mailbox("m")
+    store.start_folder(mbx, "A", 2, "A", None)
+    store.commit(mbx, "A", 1, mapped=[Mapped(5, "A", "50", "fp", frozenset())],
+                 skipped=[Skipped("A", 6, "BadItem", "s", "d", 9, "refused")])
+    store.add_pending(mbx, "A", 1, [Pending(7, "k", "A", "f", frozenset())])
+    store.commit(mbx, "A", 2, mapped=[Mapped(1, "A", "10", "fp", frozenset())])
+    assert not store.settled(mbx, "A", 2)
+    store.drop_other_uidvalidities(mbx, "A", 2)
+    assert store.settled(mbx, "A", 2)
+    assert list(store.mapped(mbx, "A", 2)) == [1] and store.skipped(mbx) == [] and store.pending(mbx, "A") == {}
+    store.close()
