@@ -27,6 +27,7 @@ __all__ = [
     "LATE_COMMIT_POLL_SECONDS",
     "MAX_ITEM_BYTES",
     "METADATA_BATCH_MESSAGES",
+    "DIGEST_BATCH_MESSAGES",
     "RECONNECT_ATTEMPTS",
     "RECONNECT_BACKOFF_MAX_SECONDS",
     "RECONNECT_BACKOFF_START_SECONDS",
@@ -75,6 +76,10 @@ LATE_COMMIT_POLL_SECONDS = 0.25
 
 #: Messages whose metadata (size, date, flags, identifying headers) is fetched per command.
 METADATA_BATCH_MESSAGES = 1000
+
+#: Messages whose bodies are read per command to compare them by digest (matching messages
+#: whose identities collide); few, since bodies may be large.
+DIGEST_BATCH_MESSAGES = 20
 
 #: Seconds to wait for a TCP connection and each server answer.
 CONNECT_TIMEOUT_SECONDS = 60.0

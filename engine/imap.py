@@ -40,7 +40,7 @@ from engine.errors import (
     Throttled,
 )
 from engine.folders import Namespace, RemoteFolder
-from engine.messages import IDENTITY_HEADERS, MessageMeta, meta_from_fetch
+from engine.messages import IDENTITY_HEADERS, MessageMeta, body_digest, meta_from_fetch
 from engine.tls import client_context
 
 __all__ = [
@@ -552,8 +552,13 @@ class ImapSession:
 
         The answer is read by :func:`_fast_meta` when it has the usual shape (one FETCH line per
         message with the items in the order asked, as Dovecot answers), otherwise by
-        imapclient's general parser; both give the same values.
+        imapclient's general parser; both give the same values. Many UIDs are asked for in
+        commands of :data:`engine.defaults.METADATA_BATCH_MESSAGES`.
         """
+        batch = defaults.METADATA_BATCH_MESSAGES
+        if len(uids) > batch:
+            ordered = sorted(uids)
+            return [meta for start in range(0, len(ordered), batch) for meta in self.fetch_meta(ordered[start : start + batch])]
         if not uids:
             return []
         section = f"BODY.PEEK[HEADER.FIELDS ({' '.join(IDENTITY_HEADERS)})]"
@@ -623,6 +628,16 @@ class ImapSession:
                 bodies = {uid: row[b"BODY[]"] for uid, row in parsed.items() if isinstance(row.get(b"BODY[]"), bytes)}
         wanted = set(uids)
         return {uid: body for uid, body in bodies.items() if uid in wanted}
+
+    def body_digests(self, uids: Sequence[int]) -> dict[int, str]:
+        """:func:`engine.messages.body_digest` of each message of ``uids`` that can be read, its
+        bodies read :data:`engine.defaults.DIGEST_BATCH_MESSAGES` at a time."""
+        ordered, batch = sorted(uids), defaults.DIGEST_BATCH_MESSAGES
+        return {
+            uid: body_digest(body)
+            for start in range(0, len(ordered), batch)
+            for uid, body in self.fetch_bodies(ordered[start : start + batch]).items()
+        }
 
     def fetch_flags(self, uids: Sequence[int], changed_since: int | None) -> dict[int, Any]:
         """FLAGS of ``uids``, only of those changed since a MODSEQ when one is given."""

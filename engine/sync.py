@@ -52,7 +52,7 @@ from engine.folders import FolderPlan, MailboxPlan, listing_digest, plan_mailbox
 from engine.provision import provision
 from engine.imap import FolderStatus, ImapEndpoint, ImapSession, OutgoingMessage
 from engine.matching import Candidate, Digests, alterations, match
-from engine.messages import MessageMeta, body_digest, normalize_flags, target_flags
+from engine.messages import MessageMeta, normalize_flags, target_flags
 from engine.store import Altered, FolderState, Mapped, Pending, Skipped, Store
 from engine.targets import Opened, Target
 
@@ -72,9 +72,6 @@ F = TypeVar("F")
 
 LARGE = "LargeItem"
 BAD = "BadItem"
-
-#: Source messages whose bodies are read at once to compare them by digest.
-_DIGEST_BATCH_MESSAGES = 20
 
 
 class Outcome(StrEnum):
@@ -851,24 +848,13 @@ class MailboxSync:
 
     def _source_candidates(self, uids: Sequence[int]) -> dict[str, MessageMeta]:
         """Metadata of source messages by UID (as text), for matching."""
-        src = self._source()
-        batch = defaults.METADATA_BATCH_MESSAGES
-        return {
-            str(meta.uid): meta
-            for start in range(0, len(uids), batch)
-            for meta in src.fetch_meta(list(uids[start : start + batch]))
-        }
+        return {str(meta.uid): meta for meta in self._source().fetch_meta(uids)}
 
     def _digests(self, target: str) -> Digests:
         """Reads body digests on both sides for :func:`engine.matching.match`."""
         def read(source_refs: list[str], target_refs: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-            src = self._source()
-            uids = sorted(int(r) for r in source_refs)
-            ours: dict[str, str] = {}
-            for start in range(0, len(uids), _DIGEST_BATCH_MESSAGES):
-                for uid, body in src.fetch_bodies(uids[start : start + _DIGEST_BATCH_MESSAGES]).items():
-                    ours[str(uid)] = body_digest(body)
-            return ours, self._target().digests(target, target_refs)
+            ours = self._source().body_digests([int(r) for r in source_refs])
+            return {str(uid): digest for uid, digest in ours.items()}, self._target().digests(target, target_refs)
 
         return read
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from engine import defaults
 from engine.errors import ItemRejected
 from engine.folders import Namespace, RemoteFolder
 from engine.imap import ImapEndpoint, ImapSession, OutgoingMessage, answered_now
@@ -215,12 +214,7 @@ class ImapTarget:
         return [pairs.get(m.key) for m in messages]
 
     def _metas(self, uids: Sequence[int]) -> list[Stored]:
-        batch = defaults.METADATA_BATCH_MESSAGES
-        return [
-            _stored(meta)
-            for start in range(0, len(uids), batch)
-            for meta in self.session.fetch_meta(uids[start : start + batch])
-        ]
+        return [_stored(meta) for meta in self.session.fetch_meta(uids)]
 
     def index(self, folder: str, after: str | None = None) -> list[Stored]:
         self._ensure(folder, fresh=True)
@@ -237,12 +231,7 @@ class ImapTarget:
 
     def digests(self, folder: str, refs: Sequence[str]) -> dict[str, str]:
         self._ensure(folder)
-        uids = sorted(int(r) for r in refs)
-        out: dict[str, str] = {}
-        for start in range(0, len(uids), _DIGEST_BATCH_MESSAGES):
-            for uid, body in self.session.fetch_bodies(uids[start : start + _DIGEST_BATCH_MESSAGES]).items():
-                out[str(uid)] = body_digest(body)
-        return out
+        return {str(uid): digest for uid, digest in self.session.body_digests([int(r) for r in refs]).items()}
 
     def is_empty(self, folder: str) -> bool:
         return int(self.session.folder_status(folder, ["MESSAGES"]).get(b"MESSAGES", 0)) == 0
@@ -266,10 +255,6 @@ class ImapTarget:
 
     def close(self) -> None:
         self.session.close()
-
-
-#: Messages whose bodies are read at once to compare them by digest.
-_DIGEST_BATCH_MESSAGES = 20
 
 
 def _stored(meta: MessageMeta) -> Stored:
