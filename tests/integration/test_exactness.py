@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from engine.sync import Outcome
 from engine.targets import ImapTarget, Target
 from tests.conftest import NewQuirkProxy, NewUser
 from tests.integration.test_cyrus import cyrus_target
+from tests.integration.test_faults import _recorded
 from tests.integration.test_sync import give_tree, imap_target, run, source_endpoint
 from tests.servers.cyrus import CyrusServer
 from tests.servers.dovecot import DovecotServer
@@ -328,18 +328,6 @@ def test_a_stalled_connection_is_given_up_and_the_copy_resumed(
     got, want = contents(dovecot_dot, target_user), contents(dovecot_slash, user)
     assert len(got["INBOX"]) == len(want["INBOX"]) == 200
     assert got == want
-
-
-def _recorded(state: Path) -> int:
-    if not state.exists():
-        return 0
-    db = sqlite3.connect(state, timeout=5)
-    try:
-        return int(db.execute("SELECT count(*) FROM message_map").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
 
 
 def test_sigkill_at_random_moments_against_an_altering_target_never_duplicates(
