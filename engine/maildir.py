@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from imapclient import imap_utf7
 
@@ -28,8 +29,24 @@ __all__ = ["MaildirTarget"]
 _SYSTEM_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}
 _KEYWORD_SLOTS = 26
 _KEYWORDS_FILE = "dovecot-keywords"
-#: Bytes read from the start of a message file to find its header fields.
-_HEADER_READ_BYTES = 256 * 1024
+#: Bytes read at a time from the start of a message file to find its header fields, and the
+#: most read (a header section longer than that is cut there).
+_HEADER_READ_BYTES = 16 * 1024
+_HEADER_MAX_BYTES = 256 * 1024
+
+
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _header_section(fh: BinaryIO) -> bytes:
+    """The start of a message file up to the end of its header section (or the read limit)."""
+    head = b""
+    while len(head) < _HEADER_MAX_BYTES:
+        more = fh.read(_HEADER_READ_BYTES)
+        head += more
+        if not more or _BLANK_LINE.search(head, max(len(head) - len(more) - 4, 0)):
+            break
+    return head
 
 
 def _decode_dirname(name: str) -> str:
@@ -244,10 +261,10 @@ class MaildirTarget:
                 with open(path, "rb") as fh:
                     size = os.fstat(fh.fileno()).st_size
                     mtime = os.fstat(fh.fileno()).st_mtime
-                    head = fh.read(_HEADER_READ_BYTES)
+                    head = _header_section(fh)
             except FileNotFoundError:
                 continue  # removed by the server meanwhile (expunged, or moved to cur/)
-            block = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+            block = _BLANK_LINE.split(head, maxsplit=1)[0]
             identity, exact = identity_digests(block)
             when = datetime.fromtimestamp(mtime, timezone.utc)
             out.append(Stored(ref, identity, exact, size, when, target.flags(path.name)))
