@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.metadata
 import os
 import secrets
 import signal
@@ -29,6 +30,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 def build_parser() -> argparse.ArgumentParser:
     """The ``mailshift`` argument parser."""
     parser = argparse.ArgumentParser(prog="mailshift", description="Mailshift: Exchange-style IMAP migrations")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     engine_cli.add_commands(sub)
 
@@ -82,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     module_build.add_argument("--output", type=Path, default=Path("psmodule") / "Mailshift", metavar="PATH",
                               help="the module folder (default psmodule/Mailshift)")
     return parser
+
+
+def _installed_version() -> str:
+    """The version of the installed ``mailshift`` distribution, from its package metadata."""
+    try:
+        return importlib.metadata.version("mailshift")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown: the mailshift package is not installed)"
 
 
 def _instance(parser: argparse.ArgumentParser) -> None:
