@@ -9,8 +9,12 @@ date is the file's modification time. Each message is written to ``tmp/`` and re
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +51,20 @@ def _header_section(fh: BinaryIO) -> bytes:
         if not more or _BLANK_LINE.search(head, max(len(head) - len(more) - 4, 0)):
             break
     return head
+
+
+_temporary_names = itertools.count()
+
+
+def _unique_name(stem: str) -> str:
+    """A temporary file name no other writer uses: the stem, then time, process, thread, counter and host.
+
+    The Maildir convention: two processes (or two threads of one) writing the same message into
+    one folder each write their own file in ``tmp/`` before renaming it to its final name.
+    """
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    return (f"{stem}.{time.time_ns() // 1000}.P{os.getpid()}T{threading.get_ident()}Q{next(_temporary_names)}"
+            f".{host}.mailshift-tmp")
 
 
 def _decode_dirname(name: str) -> str:
@@ -101,7 +119,7 @@ class _Folder:
                 added = True
             letters.add(chr(ord("a") + self.keywords.index(flag)))
         if added:
-            tmp = self.path / f"{_KEYWORDS_FILE}.mailshift-tmp"
+            tmp = self.path / _unique_name(_KEYWORDS_FILE)
             tmp.write_text("".join(f"{i} {w}\n" for i, w in enumerate(self.keywords)), "utf-8")
             os.replace(tmp, self.path / _KEYWORDS_FILE)
         return "".join(sorted(letters))
@@ -207,7 +225,7 @@ class MaildirTarget:
             for folder in names
         )
         path = self.root / _SUBSCRIPTIONS_FILE
-        tmp = path.with_name(f"{_SUBSCRIPTIONS_FILE}.mailshift-tmp")
+        tmp = path.with_name(_unique_name(_SUBSCRIPTIONS_FILE))
         tmp.write_text(f"{_SUBSCRIPTIONS_HEADER}\n\n" + "".join(f"{entry}\n" for entry in entries), "utf-8")
         os.replace(tmp, path)
 
@@ -224,7 +242,7 @@ class MaildirTarget:
         for message in messages:
             if b"\x00" in message.body:
                 raise ItemRejected("the message contains NUL bytes, which a Maildir served over IMAP cannot deliver")
-            tmp = target.path / "tmp" / message.key
+            tmp = target.path / "tmp" / _unique_name(message.key)
             with open(tmp, "wb") as fh:
                 fh.write(message.body)
                 if self.fsync:

@@ -23,15 +23,18 @@ from typing import Any, Protocol
 
 from engine import defaults
 from engine.catalog import BatchRow, Catalog, EndpointRow, UserRow
-from engine.errors import MigrationError
-from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
+from engine.errors import ConfigurationError, MigrationError
+from engine.imap import DEFAULT_MASTER_SEPARATOR, LOGIN_PLACEHOLDER, ImapEndpoint, Security, check_master_separator
 from engine.notify import BatchCounts, BatchNotice, ErrorRow, NoticeKind, SmtpSettings, send_notice
 from engine.status import BatchAction, BatchStatus, UserAction, UserStatus
 from engine.sync import MailboxSync, MemoryBudget, Outcome, Progress, SyncOptions
 from engine.targets import Target
 from engine.vault import Vault
 
-__all__ = ["Executor", "Scheduler", "TargetSettings", "ThreadExecutor", "WorkItem", "batch_counts", "begin_completion"]
+__all__ = [
+    "Executor", "Scheduler", "TargetSettings", "ThreadExecutor", "WorkItem", "batch_counts", "begin_completion",
+    "require_per_mailbox_login", "require_per_mailbox_maildir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,37 @@ def batch_counts(statuses: Mapping[UserStatus, int]) -> BatchCounts:
     )
 
 
+def require_per_mailbox_maildir(path: str, setting: str = "the target Maildir path") -> None:
+    """Refuse a Maildir path template without ``{EmailAddress}``: every user would write into one Maildir.
+
+    Raises:
+        ConfigurationError: The path has no placeholder.
+    """
+    if LOGIN_PLACEHOLDER not in path:
+        raise ConfigurationError(
+            f"{setting} {path!r} has no {LOGIN_PLACEHOLDER}: every mailbox of a batch would be written into "
+            f"this one Maildir, mixing the users' mail; give a path per mailbox, such as "
+            f"'/srv/mail/{LOGIN_PLACEHOLDER}/Maildir'")
+
+
+def require_per_mailbox_login(user: str, authzid: str | None,
+                              settings: str = "the target login and authorization identity") -> None:
+    """Refuse a target IMAP login template where neither the login nor the authzid has ``{EmailAddress}``.
+
+    A target login serves a whole batch, so it names each mailbox: an admin login such as
+    ``{EmailAddress}*master``, or an admin acting as the authzid ``{EmailAddress}``. Without the
+    placeholder every user would be copied into the one account the login opens.
+
+    Raises:
+        ConfigurationError: Neither value has the placeholder.
+    """
+    if LOGIN_PLACEHOLDER not in user + (authzid or ""):
+        raise ConfigurationError(
+            f"{settings} ({user!r}, {authzid!r}) have no {LOGIN_PLACEHOLDER}: every mailbox of a batch would be "
+            f"copied into this one account, mixing the users' mail; use an admin login template such as "
+            f"'{LOGIN_PLACEHOLDER}*master', or an authorization identity of '{LOGIN_PLACEHOLDER}'")
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """Where each migrated mailbox goes: a Maildir per address, or an IMAP server.
@@ -104,6 +138,13 @@ class TargetSettings:
 
     maildir: str | None = None
     imap: ImapEndpoint | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a target every mailbox of a batch would share (their mail mixed in one place)."""
+        if self.imap is not None:
+            require_per_mailbox_login(self.imap.user, self.imap.authzid)
+        elif self.maildir is not None:
+            require_per_mailbox_maildir(self.maildir)
 
     def factory(self, email: str) -> Callable[[], Target]:
         """Opens the target of one mailbox."""

@@ -17,7 +17,7 @@ from engine import defaults
 from engine.errors import ConfigurationError
 from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
 from engine.notify import SmtpSettings
-from engine.scheduler import TargetSettings
+from engine.scheduler import TargetSettings, require_per_mailbox_login, require_per_mailbox_maildir
 
 __all__ = ["DEFAULTS", "load_config", "smtp_settings", "target_settings"]
 
@@ -91,7 +91,18 @@ def load_config(test_config: Mapping[str, Any] | None = None, environ: Mapping[s
     config["INSTANCE"] = str(instance)
     if not config["IMPORT_FOLDER"]:
         config["IMPORT_FOLDER"] = str(instance / "import")
+    _check_target_templates(config)
     return config
+
+
+def _check_target_templates(config: Mapping[str, Any]) -> None:
+    """Refuse a target setting that every mailbox of a batch would share (an IMAP target wins over Maildir)."""
+    if config.get("TARGET_IMAP_HOST"):
+        if config.get("TARGET_IMAP_USER"):
+            require_per_mailbox_login(str(config["TARGET_IMAP_USER"]), config.get("TARGET_IMAP_AUTHZID"),
+                                      "TARGET_IMAP_USER and TARGET_IMAP_AUTHZID")
+    elif config.get("TARGET_MAILDIR"):
+        require_per_mailbox_maildir(str(config["TARGET_MAILDIR"]), "TARGET_MAILDIR")
 
 
 def _parse(name: str, text: str, default: Any) -> Any:

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigurationError
+from engine.imap import ImapEndpoint
+from engine.scheduler import TargetSettings
+from engine.service import MigrationService
 from shim.accounts import Accounts
+from shim.app import create_app
+from shim.cli import main
 from shim.config import load_config, smtp_settings, target_settings
 
 
@@ -65,3 +70,48 @@ def test_accounts_store_only_salted_hashes(tmp_path: Path) -> None:
         accounts.set("admin", "short")
     accounts.remove("admin")
     assert accounts.names() == []
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"TARGET_MAILDIR": "/srv/mail/Maildir"}, r"TARGET_MAILDIR '/srv/mail/Maildir' has no \{EmailAddress\}"),
+    ({"TARGET_IMAP_HOST": "imap.contoso.edu", "TARGET_IMAP_USER": "master"},
+     r"TARGET_IMAP_USER and TARGET_IMAP_AUTHZID \('master', None\) have no \{EmailAddress\}"),
+    ({"TARGET_IMAP_HOST": "imap.contoso.edu", "TARGET_IMAP_USER": "admin", "TARGET_IMAP_AUTHZID": "shared"},
+     r"\('admin', 'shared'\) have no \{EmailAddress\}.*one account"),
+])
+def test_a_target_every_mailbox_would_share_is_refused_when_the_settings_load(
+        tmp_path: Path, settings: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_config({"INSTANCE": str(tmp_path), **settings}, environ={})
+    (tmp_path / "mailshift.toml").write_text("".join(f'{k.lower()} = "{v}"\n' for k, v in settings.items()))
+    with pytest.raises(ConfigurationError, match=message):
+        load_config({"INSTANCE": str(tmp_path)}, environ={})
+
+
+def test_per_mailbox_targets_load(tmp_path: Path) -> None:
+    for settings in ({"TARGET_MAILDIR": "/srv/mail/{EmailAddress}/Maildir"},
+                     {"TARGET_IMAP_HOST": "imap.contoso.edu", "TARGET_IMAP_USER": "{EmailAddress}*master"},
+                     {"TARGET_IMAP_HOST": "imap.contoso.edu", "TARGET_IMAP_USER": "master",
+                      "TARGET_IMAP_AUTHZID": "{EmailAddress}"},
+                     # An IMAP target wins: the Maildir setting is not used, so it is not checked.
+                     {"TARGET_IMAP_HOST": "imap.contoso.edu", "TARGET_IMAP_USER": "{EmailAddress}*master",
+                      "TARGET_MAILDIR": "/unused"}):
+        assert load_config({"INSTANCE": str(tmp_path), **settings}, environ={})["INSTANCE"] == str(tmp_path)
+
+
+def test_the_service_refuses_a_shared_target_before_any_batch_can_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"the target Maildir path '/srv/mail' has no \{EmailAddress\}"):
+        MigrationService(tmp_path / "instance", target=TargetSettings(maildir="/srv/mail"), run_scheduler=False)
+    with pytest.raises(ConfigurationError, match="every mailbox of a batch would be copied into this one account"):
+        TargetSettings(imap=ImapEndpoint(host="imap.contoso.edu", user="master", password="x"))
+    with pytest.raises(ConfigurationError, match="every mailbox of a batch would be written into this one Maildir"):
+        create_app({"INSTANCE": str(tmp_path / "app"), "TARGET_MAILDIR": str(tmp_path / "one"),
+                    "RUN_SCHEDULER": False})
+
+
+def test_the_worker_refuses_a_shared_maildir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "--instance", str(tmp_path / "instance"), "--target-maildir", str(tmp_path / "Maildir")])
+    assert exited.value.code == 2
+    assert "has no {EmailAddress}: every mailbox of a batch would be written into this one Maildir" in capsys.readouterr().err
+    assert not (tmp_path / "instance" / "mailshift.db").exists()
