@@ -27,8 +27,9 @@ from shim.errors import ShimError
 from shim.host import ScriptOutcome
 from shim.jsonio import error_json
 from shim.rest import API, create_rest_blueprint
+from shim.throttle import LoginThrottle, Refusal
 from shim.wsman import create_wsman_blueprint
-from shim.wsman.auth import AuthFailed, NegotiateAuthenticator, connection_key
+from shim.wsman.auth import AuthFailed, NegotiateAuthenticator, connection_key, token_user
 
 _log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
     app.extensions["mailshift_accounts"] = accounts
     run_script = script_runner(registry, accounts)
     negotiate = _negotiate_authenticator(accounts)
+    throttle = LoginThrottle(free_failures=int(config["LOGIN_FREE_FAILURES"]),
+                             max_lockout=float(config["LOGIN_LOCKOUT_MAX_SECONDS"]))
+    app.extensions["mailshift_login_throttle"] = throttle
 
     def refuse(wsman: bool) -> flask.Response:
         response = _problem(401, "Give the user name and password of a Mailshift administrator "
@@ -93,7 +97,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         wsman = request.path.lower().rstrip("/") in ("", *_WSMAN_PATHS)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if wsman and negotiate is not None and scheme.lower() in ("negotiate", "ntlm"):
-            return _negotiate(request, negotiate, accounts, scheme, token, refuse)
+            return _negotiate(request, negotiate, accounts, throttle, scheme, token, refuse)
         if wsman and negotiate is not None and not scheme:
             user = negotiate.user_of(connection_key(request.environ))
             account = accounts.canonical(user) if user else None
@@ -101,9 +105,17 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
                 flask.g.mailshift_user = account.name
                 flask.g.mailshift_account = account
                 return _decrypt(request, negotiate)
-        account = _basic(request, accounts)
+        credentials = _basic(request)
+        if credentials is None:
+            return refuse(wsman)  # no usable Basic credentials: a challenge, not a failed login
+        refusal = throttle.check(credentials[0], request.remote_addr)
+        if refusal is not None:
+            return _throttled(refusal)
+        account = accounts.verify(*credentials)
         if account is None:
+            throttle.failed(credentials[0], request.remote_addr)
             return refuse(wsman)
+        throttle.succeeded(account.name, request.remote_addr)
         flask.g.mailshift_user = account.name
         flask.g.mailshift_account = account
         return None
@@ -157,14 +169,19 @@ def _negotiate_authenticator(accounts: Accounts) -> NegotiateAuthenticator | Non
         return None
 
 
-def _negotiate(request: flask.Request, negotiate: NegotiateAuthenticator, accounts: Accounts, scheme: str,
-               token: str, refuse: Any) -> flask.Response | None:
+def _negotiate(request: flask.Request, negotiate: NegotiateAuthenticator, accounts: Accounts, throttle: LoginThrottle,
+               scheme: str, token: str, refuse: Any) -> flask.Response | None:
     """One NTLM/Negotiate handshake step; a completed one lets the request through (or answers the empty setup POST)."""
     key = connection_key(request.environ)
+    named = token_user(token)  # only the AUTHENTICATE step names the user and proves the password
+    refusal = throttle.check(named, request.remote_addr) if named is not None else None
+    if refusal is not None:  # answered here: an NTLM client expects a challenge after NEGOTIATE, not a refusal
+        return _throttled(refusal)
     try:
         shake = negotiate.step(key, scheme, token)
     except AuthFailed as exc:
         _log.info("NTLM/Negotiate refused for %s: %s", request.remote_addr, exc.message)
+        throttle.failed(named, request.remote_addr)
         return refuse(True)  # type: ignore[no-any-return]
     reply = f"{scheme} {base64.b64encode(shake.token).decode()}" if shake.token else None
     if shake.user is None:
@@ -173,7 +190,10 @@ def _negotiate(request: flask.Request, negotiate: NegotiateAuthenticator, accoun
         return response
     account = accounts.canonical(shake.user)
     if account is None:
+        throttle.failed(shake.user, request.remote_addr)
         return refuse(True)  # type: ignore[no-any-return]
+    if named is not None:
+        throttle.succeeded(account.name, request.remote_addr)
     flask.g.mailshift_user = account.name
     flask.g.mailshift_account = account
     flask.g.mailshift_auth_reply = reply
@@ -201,9 +221,16 @@ def _decrypt(request: flask.Request, negotiate: NegotiateAuthenticator) -> flask
     return None
 
 
+def _throttled(refusal: Refusal) -> flask.Response:
+    """429 with ``Retry-After`` for a login refused by the throttle (every door; pywinrm and pypsrp report the text)."""
+    response = _problem(429, f"Too many failed logins for this {refusal.scope}; try again in {refusal.retry_after} s.")
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 def _problem(status: int, message: str) -> flask.Response:
     """An HTTP-level refusal in the API's one error shape."""
-    error = ShimError(message, category="SecurityError" if status in (401, 403) else "InvalidOperation",
+    error = ShimError(message, category="SecurityError" if status in (401, 403, 429) else "InvalidOperation",
                       error_id=f"Http{status}")
     error.terminating = True
     response = flask.jsonify({"error": error_json(error)})
@@ -218,7 +245,8 @@ def _loopback(address: str | None) -> bool:
         return False
 
 
-def _basic(request: flask.Request, accounts: Accounts) -> Account | None:
+def _basic(request: flask.Request) -> tuple[str, str] | None:
+    """``(name, password)`` from an ``Authorization: Basic`` header, or None when there is none or it is malformed."""
     header = request.headers.get("Authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -229,4 +257,4 @@ def _basic(request: flask.Request, accounts: Accounts) -> Account | None:
         return None
     if not sep:
         return None
-    return accounts.verify(name, password)
+    return name, password

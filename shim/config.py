@@ -19,6 +19,7 @@ from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_
 from engine.notify import SmtpSettings
 from engine.scheduler import TargetSettings, require_per_mailbox_login, require_per_mailbox_maildir
 
+from shim import throttle
 __all__ = ["DEFAULTS", "load_config", "smtp_settings", "target_settings"]
 
 #: Every setting with its default; an instance file or the environment may override these names only.
@@ -51,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "SHELL_IDLE_TIMEOUT": 900.0,
     "MAX_SHELLS_PER_USER": 25,
     "RUN_SCHEDULER": True,
+    "LOGIN_FREE_FAILURES": throttle.LOGIN_FREE_FAILURES,
+    "LOGIN_LOCKOUT_MAX_SECONDS": throttle.LOGIN_LOCKOUT_MAX_SECONDS,
     "SCHEDULER_POLL_SECONDS": defaults.SCHEDULER_POLL_SECONDS,
 }
 

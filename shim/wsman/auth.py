@@ -25,7 +25,7 @@ import spnego
 
 from shim.errors import ShimError
 
-__all__ = ["AuthFailed", "ENCRYPTED_PROTOCOLS", "Handshake", "NegotiateAuthenticator", "connection_key"]
+__all__ = ["AuthFailed", "ENCRYPTED_PROTOCOLS", "Handshake", "NegotiateAuthenticator", "connection_key", "token_user"]
 
 #: Encrypted-body protocols accepted (the Content-Type's ``protocol=``).
 ENCRYPTED_PROTOCOLS = ("application/HTTP-SPNEGO-session-encrypted",)
@@ -65,6 +65,22 @@ class _Connection:
 def connection_key(environ: dict[str, Any]) -> tuple[str, str]:
     """The TCP connection a request came on (the server must set ``REMOTE_PORT``, as cheroot and waitress do)."""
     return str(environ.get("REMOTE_ADDR", "")), str(environ.get("REMOTE_PORT", ""))
+
+
+def token_user(token_text: str) -> str | None:
+    """The user an NTLM AUTHENTICATE token (raw or in SPNEGO) names, or None for any other or malformed token.
+
+    The app checks login throttling for this name before the token's password proof is checked.
+    """
+    from spnego._ntlm_raw.messages import Authenticate
+
+    try:
+        token = base64.b64decode(token_text.strip(), validate=True)
+        if _NTLMSSP_AUTHENTICATE not in token:
+            return None
+        return Authenticate.unpack(token[token.index(_NTLMSSP_AUTHENTICATE):]).user_name or ""
+    except (binascii.Error, ValueError, struct.error, IndexError, UnicodeDecodeError):
+        return None
 
 
 class NegotiateAuthenticator:
