@@ -24,6 +24,11 @@ What is read, as administrators produce it:
   its comma: ``user2@contoso.com,,``). Spaces around a value are ignored where a value cannot
   contain them (EmailAddress, the limits, MailboxType, ForceChangePassword and database
   names); UserName, Password and UserRoot are taken exactly as written.
+* **Control characters.** No cell of a known column may hold a C0 control character
+  (U+0000 to U+001F: NUL, CR, LF, ...) or DEL: these values go into IMAP command lines, where
+  a line break would start a command of the file's choosing. A TAB is allowed in Password
+  only (IMAP carries it in a quoted string, and a user may have chosen one). Each such cell is
+  a problem with its line and column; the value is never quoted back.
 
 The columns of each migration type (Exchange's "CSV files for mailbox migration"):
 
@@ -64,6 +69,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from engine.controls import control_character, describe_control
 from engine.defaults import BAD_ITEM_LIMIT, LARGE_ITEM_LIMIT, UNLIMITED
 from engine.errors import ConfigurationError
 
@@ -641,20 +647,37 @@ class _RowReader:
         values = _Cells(zip(self.columns, cells))
         before = len(self._problems)
         secret = values.get(_PASSWORD, "")
-        email = self._email(line, values.get(_EMAIL_ADDRESS), secret)
-        if _USER_NAME in values and not values[_USER_NAME].strip():
+        controlled = self._controls(line, values)
+        email = values.get(_EMAIL_ADDRESS, "").strip() if _EMAIL_ADDRESS in controlled \
+            else self._email(line, values.get(_EMAIL_ADDRESS), secret)
+        if _USER_NAME in values and _USER_NAME not in controlled and not values[_USER_NAME].strip():
             self._problem(line, _USER_NAME, (
                 "the value is empty; give the user's login on the IMAP server"
             ))
-        if _PASSWORD in values:
+        if _PASSWORD in values and _PASSWORD not in controlled:
             self._password(line, secret)
-        settings = self._settings(line, values, secret)
+        settings = self._settings(line, values, secret, controlled)
         if len(self._problems) > before:
             return None
         return CsvRow(line, email, values, settings)
 
     def _problem(self, line: int, column: str | None, message: str) -> None:
         self._problems.append(CsvProblem(line, column, message))
+
+    def _controls(self, line: int, values: Mapping[str, str]) -> set[str]:
+        """The columns whose cell holds a control character, each noted as a problem."""
+        found: set[str] = set()
+        for name, value in values.items():
+            control = control_character(value, allow_tab=name == _PASSWORD)
+            if control is None:
+                continue
+            found.add(name)
+            allowed = " (a tab is allowed in a password)" if name == _PASSWORD else ""
+            self._problem(line, name, (
+                f"the value holds a control character, {describe_control(control)}; values sent "
+                f"to the IMAP server may not hold control characters{allowed}: remove it"
+            ))
+        return found
 
     def _email(self, line: int, cell: str | None, secret: str) -> str:
         """The address without surrounding spaces; a problem if blank, invalid or repeated."""
@@ -693,10 +716,12 @@ class _RowReader:
                 "the value is empty; give the password of the account in UserName"
             ))
 
-    def _settings(self, line: int, values: Mapping[str, str], secret: str) -> RowSettings:
+    def _settings(self, line: int, values: Mapping[str, str], secret: str, controlled: set[str]) -> RowSettings:
         """The batch's settings with this row's non-blank override cells put over them."""
         changes: dict[str, Any] = {}
         for name in self._overridable:
+            if name in controlled:
+                continue
             text = values[name].strip()
             if not text:
                 if name == _TARGET_DATABASE and self._need_database:
@@ -766,7 +791,8 @@ def parse_migration_csv(
     problems: list[CsvProblem] = []
     text = _decode(data, problems)
     nul = text.find("\x00")
-    if nul >= 0:
+    if nul >= 0 and not _count_line_breaks(text[:nul].lstrip("\r\n")):
+        # On the header line, NULs mean UTF-16; on a later line, the cell holding one is a problem.
         problems.append(CsvProblem(1 + _count_line_breaks(text[:nul]), None, (
             "the line holds NUL characters: the file looks like UTF-16 without a byte-order "
             "mark; save it as UTF-8 or as Excel's \"Unicode Text\""

@@ -28,12 +28,14 @@ from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.response_parser import parse_fetch_response, parse_response
 
 from engine import defaults
+from engine.controls import refuse_controls
 from engine.errors import (
     AuthenticationFailed,
     CertificateRejected,
     CommandRefused,
     ConfigurationError,
     ConnectionLost,
+    FolderError,
     ItemRejected,
     MigrationError,
     TargetFull,
@@ -326,6 +328,7 @@ class ImapSession:
 
     def _login(self) -> None:
         endpoint = self.endpoint
+        _check_credentials(endpoint)
         # Read before the login (after STARTTLS, imapclient asks the server again).
         caps = {_text(c).upper() for c in self.client.capabilities()}
         if endpoint.authzid or "LOGINDISABLED" in caps:
@@ -359,6 +362,21 @@ class ImapSession:
             self.client.shutdown()
         except (OSError, IMAPClientError, imaplib.IMAP4.error, AttributeError):
             pass
+
+    def _wire_folder(self, name: str) -> bytes:
+        """``name`` as a command argument (modified UTF-7, quoted), refused if it would hold a control byte.
+
+        Modified UTF-7 encodes every control character (CR is ``&AA0-``), so a folder name cannot
+        end a command line; this check keeps it so whatever the client library does.
+
+        Raises:
+            FolderError: The encoded name holds a control byte; nothing was sent.
+        """
+        normalised = self.client._normalise_folder(name)
+        wire = normalised if isinstance(normalised, bytes) else str(normalised).encode("utf-8")
+        if any(byte < 0x20 or byte == 0x7F for byte in wire):
+            raise FolderError(name, "the name would put a control character on the IMAP command line; not sent")
+        return wire
 
     def close(self) -> None:
         """Log out, ignoring a connection that is already gone."""
@@ -412,11 +430,12 @@ class ImapSession:
         Raises:
             CommandRefused: The server refused the name.
         """
+        self._wire_folder(name)
         with _translated(f"CREATE {name!r}"):
             try:
                 if special_use and "CREATE-SPECIAL-USE" in self.capabilities:
                     typ, data = self.client._imap._simple_command(
-                        "CREATE", self.client._normalise_folder(name), f"(USE ({special_use}))"
+                        "CREATE", self._wire_folder(name), f"(USE ({special_use}))"
                     )
                     if _text(typ).upper() == "OK":
                         return
@@ -439,6 +458,7 @@ class ImapSession:
     def subscribe(self, name: str, subscribed: bool) -> None:
         """SUBSCRIBE (``subscribed`` True) or UNSUBSCRIBE a folder."""
         verb = "SUBSCRIBE" if subscribed else "UNSUBSCRIBE"
+        self._wire_folder(name)
         with _translated(f"{verb} {name!r}"):
             if subscribed:
                 self.client.subscribe_folder(name)
@@ -447,6 +467,7 @@ class ImapSession:
 
     def folder_status(self, name: str, what: Sequence[str]) -> dict[bytes, Any]:
         """STATUS of a folder without selecting it."""
+        self._wire_folder(name)
         with _translated(f"STATUS {name!r}"):
             return dict(self.client.folder_status(name, list(what)))
 
@@ -475,7 +496,7 @@ class ImapSession:
             for name in names:
                 tag = imap._new_tag()
                 tags.append(tag)
-                lines.append(tag + b" STATUS " + self.client._normalise_folder(name) + b" " + items + b"\r\n")
+                lines.append(tag + b" STATUS " + self._wire_folder(name) + b" " + items + b"\r\n")
             imap.send(b"".join(lines))
             for tag in tags:
                 try:
@@ -499,6 +520,7 @@ class ImapSession:
 
     def select(self, name: str, *, readonly: bool) -> FolderStatus:
         """SELECT (or EXAMINE) a folder and report its status."""
+        self._wire_folder(name)
         with _translated(f"SELECT {name!r}"):
             info = self.client.select_folder(name, readonly=readonly)
         perm = info.get(b"PERMANENTFLAGS")
@@ -734,7 +756,7 @@ class ImapSession:
         """
         imap = self.client._imap
         tag: bytes = imap._new_tag()
-        pending: list[bytes] = [tag + b" APPEND " + self.client._normalise_folder(folder)]
+        pending: list[bytes] = [tag + b" APPEND " + self._wire_folder(folder)]
         size = 0
         for message in messages:
             pending.append(_literal_announcement(message, b"+"))
@@ -767,7 +789,7 @@ class ImapSession:
         """
         imap = self.client._imap
         tag = imap._new_tag()
-        prefix = tag + b" APPEND " + self.client._normalise_folder(folder)
+        prefix = tag + b" APPEND " + self._wire_folder(folder)
         for number, message in enumerate(messages):
             imap.send((prefix if number == 0 else b"") + _literal_announcement(message, b""))
             # Wait for the go-ahead; a server refusing early answers the command instead.
@@ -855,6 +877,22 @@ def _swapped_master_login(user: str, separator: str = DEFAULT_MASTER_SEPARATOR) 
     """``b*a`` for a ``a*b`` master-user login, or None when ``user`` is not one."""
     halves = _master_halves(user, separator)
     return f"{halves[1]}{separator}{halves[0]}" if halves else None
+
+
+def _check_credentials(endpoint: ImapEndpoint) -> None:
+    """Refuse a login name, authzid or password holding a control character before anything is sent.
+
+    A CR or LF would end the LOGIN line and start a command of the value's choosing; NUL
+    separates SASL PLAIN's fields. A TAB is allowed in the password only (see engine.controls).
+
+    Raises:
+        ControlCharacterError: A value holds a control character (the message never quotes it).
+    """
+    where = f"logging in to {endpoint.host}:{endpoint.effective_port}"
+    refuse_controls(endpoint.user, f"{where}: the login name")
+    if endpoint.authzid is not None:
+        refuse_controls(endpoint.authzid, f"{where}: the user to act as (authzid)")
+    refuse_controls(endpoint.password, f"{where}: the password", allow_tab=True)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from engine import defaults
+from engine.controls import ControlCharacterError, control_character, describe_control, refuse_controls
 from engine.errors import ConfigurationError, MigrationError
 from engine.tls import client_context
 
@@ -110,6 +111,10 @@ _DEFAULT_PORTS = {SmtpSecurity.NONE: 25, SmtpSecurity.SSL: 465, SmtpSecurity.TLS
 
 def _checked_address(text: str, what: str) -> str:
     """The bare address ``text`` names, or ConfigurationError (catches header injection too)."""
+    control = control_character(text.strip())
+    if control is not None:
+        raise ControlCharacterError(f"{what} {text!r} is not a valid e-mail address: it holds a control "
+                                    f"character, {describe_control(control)}")
     try:
         address = Address(addr_spec=text.strip())
     except (ValueError, IndexError) as exc:  # email's header defects are ValueErrors
@@ -180,8 +185,11 @@ class SmtpSettings:
                 invalid sender, or a password that would travel in clear text to another
                 machine.
         """
+        refuse_controls(self.host, "the SMTP host")
         if not self.host.strip() or any(c.isspace() for c in self.host):
             raise ConfigurationError(f"invalid SMTP host {self.host!r}")
+        refuse_controls(self.user or "", "the SMTP user name")
+        refuse_controls(self.password or "", "the SMTP password")
         if self.port is not None and not 0 < self.port < 65536:
             raise ConfigurationError(f"invalid SMTP port {self.port}: use 1 to 65535")
         if self.timeout <= 0:

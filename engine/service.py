@@ -21,6 +21,7 @@ from typing import Any
 
 from engine import defaults
 from engine.catalog import BatchRow, Catalog, EndpointRow, UserRow
+from engine.controls import refuse_controls
 from engine.csvfile import MigrationType, parse_migration_csv
 from engine.errors import AlreadyExists, ConfigurationError, MigrationError, NotFound, Refused
 from engine.folders import parse_excludes
@@ -272,6 +273,7 @@ class MigrationService:
             accept_untrusted_certificates = found.accept_untrusted
         if not remote_server:
             raise ConfigurationError("give -RemoteServer (and -Port), or -Endpoint")
+        refuse_controls(remote_server, "-RemoteServer")
         mechanism = Security.parse(security) if security else (Security.SSL if port == 993 else Security.NONE)
         port = port or (993 if mechanism is Security.SSL else 143)
         try:
@@ -302,6 +304,8 @@ class MigrationService:
         mechanism = Security.parse(security) if security else Security.SSL
         port = port or (993 if mechanism is Security.SSL else 143)
         _check_name(name, "migration endpoint")
+        refuse_controls(remote_server, "-RemoteServer")
+        refuse_controls(authentication, "-Authentication")
         _check_concurrency(max_concurrent_migrations, max_concurrent_incremental_syncs)
         with self._catalog() as catalog:
             existing_endpoint = catalog.find_endpoint(name)
@@ -343,6 +347,9 @@ class MigrationService:
         unknown = set(changes) - allowed
         if unknown:
             raise ConfigurationError(f"Set-MigrationEndpoint cannot change {', '.join(sorted(unknown))}")
+        for key in ("remote_server", "authentication"):
+            if isinstance(changes.get(key), str):
+                refuse_controls(changes[key], "-" + key.title().replace("_", ""))
         with self._catalog() as catalog:
             row = self._endpoint(catalog, identity)
             values = {columns.get(k, k): v for k, v in changes.items() if v is not None}
@@ -414,6 +421,8 @@ class MigrationService:
             raise ConfigurationError("an IMAP batch needs -SourceEndpoint, or -Imap with -RemoteServer and -Port")
         if legacy and not remote_server:
             raise ConfigurationError("-Imap needs -RemoteServer (and -Port)")
+        if remote_server:
+            refuse_controls(remote_server, "-RemoteServer")
         if max_concurrent_migrations is not None and legacy and not 1 <= max_concurrent_migrations <= defaults.LEGACY_MAX_CONCURRENT_MIGRATIONS:
             raise ConfigurationError(f"-MaxConcurrentMigrations must be between 1 and {defaults.LEGACY_MAX_CONCURRENT_MIGRATIONS}")
         parse_excludes(list(exclude_folders))
@@ -774,6 +783,7 @@ class MigrationService:
 def _check_name(name: str, what: str) -> None:
     if not name or not name.strip():
         raise ConfigurationError(f"the {what} needs a -Name")
+    refuse_controls(name, f"the {what} name")
     if len(name) > defaults.BATCH_NAME_MAX_LENGTH:
         raise ConfigurationError(f"the {what} name is {len(name)} characters; at most {defaults.BATCH_NAME_MAX_LENGTH} are allowed")
 
@@ -786,6 +796,8 @@ def _check_concurrency(migrations: int, incremental: int) -> None:
 
 
 def _addresses(values: Sequence[str]) -> list[str]:
+    for value in values:
+        refuse_controls(str(value), "-NotificationEmails")
     bad = [v for v in values if not _ADDRESS.match(str(v).strip())]
     if bad:
         raise ConfigurationError(f"not valid e-mail addresses: {', '.join(map(str, bad))}")

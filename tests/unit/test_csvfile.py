@@ -666,17 +666,17 @@ def test_tabs_in_a_comma_separated_header_do_not_make_it_tab_separated() -> None
 @pytest.mark.parametrize("end", ["\r\n", "\n", "\r"], ids=["crlf", "lf", "cr"])
 def test_line_endings_and_quoted_fields(end: str) -> None:
     data = lines(
-        IMAP_HEADER,
-        'terrya@contoso.edu,"adams, terry","say ""hi"""',
-        f'annb@contoso.edu,ann,"two{end}lines"',
-        "chrisc@contoso.edu,chris,pw",
+        IMAP_HEADER + ",Notes",
+        'terrya@contoso.edu,"adams, terry","say ""hi""",',
+        f'annb@contoso.edu,ann,pw2,"two{end}lines"',
+        "chrisc@contoso.edu,chris,pw,",
         "",
         end=end,
     )
-    parsed = parse_migration_csv(data, IMAP)
+    parsed = parse_migration_csv(data, IMAP, allow_unknown_columns=True)
     assert [(row.line, row.values["UserName"], row.values["Password"]) for row in parsed.rows] == [
         (2, "adams, terry", 'say "hi"'),
-        (3, "ann", f"two{end}lines"),
+        (3, "ann", "pw2"),
         (5, "chris", "pw"),
     ]
 
@@ -689,7 +689,7 @@ def test_mixed_line_endings_keep_editor_line_numbers() -> None:
         b"ok@contoso.com,d,e\r\n"
         b"badder,f,g"
     )
-    assert where(failure(data)) == [(2, "EmailAddress"), (4, "EmailAddress"), (6, "EmailAddress")]
+    assert where(failure(data)) == [(2, "Password"), (2, "EmailAddress"), (4, "EmailAddress"), (6, "EmailAddress")]
 
 
 def test_a_multi_line_row_is_reported_at_its_first_line() -> None:
@@ -698,7 +698,7 @@ def test_a_multi_line_row_is_reported_at_its_first_line() -> None:
         '"chris\nc@contoso.edu",chris,pw',
         "x@,y,z",
     )
-    assert where(failure(data)) == [(5, "EmailAddress"), (7, "EmailAddress")]
+    assert where(failure(data)) == [(2, "Password"), (5, "EmailAddress"), (7, "EmailAddress")]
 
 
 def test_invalid_bytes_are_reported_on_each_line_and_the_rest_still_checked() -> None:
@@ -741,6 +741,60 @@ def test_utf_16_without_byte_order_mark_is_explained() -> None:
         "line 1: the line holds NUL characters: the file looks like UTF-16 without a byte-order "
         "mark; save it as UTF-8 or as Excel's \"Unicode Text\""
     )
+
+
+# --- control characters --------------------------------------------------------------------
+
+_CONTROLS = {
+    "cr": ("\r", "U+000D (carriage return)"),
+    "lf": ("\n", "U+000A (line feed)"),
+    "crlf": ("\r\n", "U+000D (carriage return)"),
+    "nul": ("\x00", "U+0000 (NUL)"),
+    "bel": ("\x07", "U+0007 (control character)"),
+    "esc": ("\x1b", "U+001B (control character)"),
+    "del": ("\x7f", "U+007F (DEL)"),
+}
+_IMAP_CELLS = {"EmailAddress": "terrya@contoso.edu", "UserName": "terry.adams", "Password": "Pa$$word1",
+               "UserRoot": "/users/terry"}
+
+
+@pytest.mark.parametrize("column", list(_IMAP_CELLS))
+@pytest.mark.parametrize("control", list(_CONTROLS))
+def test_control_characters_in_each_imap_cell_are_refused_with_line_and_column(column: str, control: str) -> None:
+    char, name = _CONTROLS[control]
+    cells = dict(_IMAP_CELLS)
+    cells[column] = cells[column][:4] + char + "A1 DELETE INBOX"
+    quoted = ",".join('"' + value + '"' for value in cells.values())
+    data = lines(",".join(_IMAP_CELLS), "annb@contoso.edu,ann,pw,", quoted)
+    error = failure(data)
+    assert [str(problem) for problem in error.problems] == [
+        f"line 3, column {column}: the value holds a control character, {name} at character 5; "
+        "values sent to the IMAP server may not hold control characters"
+        + (" (a tab is allowed in a password)" if column == "Password" else "") + ": remove it"
+    ]
+    assert "DELETE" not in str(error)
+
+
+def test_every_control_character_of_a_file_is_reported_at_once() -> None:
+    data = imap(
+        '"terrya@contoso.edu","terry\r\nA1 DELETE INBOX","pw"',
+        "annb@contoso.edu,ann\x01,pw\x00",
+        "chrisc@contoso.edu,chris,pw",
+        'x@,"y","z\n"',
+    )
+    assert where(failure(data)) == [(2, "UserName"), (4, "UserName"), (4, "Password"), (6, "Password"),
+                                    (6, "EmailAddress")]
+
+
+def test_a_tab_is_allowed_in_a_password_only() -> None:
+    parsed = parse_migration_csv(imap('terrya@contoso.edu,terry,"pa\tss"'), IMAP)
+    assert parsed.rows[0].values["Password"] == "pa\tss"
+    assert where(failure(imap('terrya@contoso.edu,"ter\try",pw'))) == [(2, "UserName")]
+
+
+def test_control_characters_in_move_columns_are_refused() -> None:
+    data = lines("EmailAddress,TargetDatabase,BadItemLimit", "user1@contoso.com,DB\x0b1,5\x0c")
+    assert where(failure(data, LOCAL)) == [(2, "TargetDatabase"), (2, "BadItemLimit")]
 
 
 def test_broken_quoting() -> None:
