@@ -28,6 +28,7 @@ from shim.host import ScriptOutcome
 from shim.jsonio import error_json
 from shim.rest import API, create_rest_blueprint
 from shim.throttle import LoginThrottle, Refusal
+from shim.shellcontrol import ShellControl
 from shim.wsman import create_wsman_blueprint
 from shim.wsman.auth import AuthFailed, NegotiateAuthenticator, connection_key, token_user
 
@@ -143,7 +144,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
 
     app.register_blueprint(create_wsman_blueprint(run_script, shell_idle_timeout=float(config["SHELL_IDLE_TIMEOUT"]),
                                                   max_shells_per_user=int(config["MAX_SHELLS_PER_USER"]),
-                                                  make_session=session_of))
+                                                  make_session=session_of, shell_tables=shell_tables))
+    app.extensions["mailshift_shell_control"] = ShellControl(instance, shell_tables)
 
     @app.get(API + "/openapi.json")
     def openapi() -> flask.Response:
@@ -154,6 +156,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         return _problem(404, f"There is nothing at {flask.request.path}; the API is under {API}.")
 
     @app.errorhandler(405)
+    shell_tables: list[Any] = []
     def not_allowed(_: Exception) -> flask.Response:
         return _problem(405, f"{flask.request.method} is not allowed on {flask.request.path}.")
 

@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     remove = admin_sub.add_parser("remove", help="delete an account")
     remove.add_argument("name")
     admin_sub.add_parser("list", help="list the accounts")
+    shells = admin_sub.add_parser("shells", help="list the open WinRM/PSRP shells of the running service",
+                                  description="The shells `mailshift serve` holds on this instance, as it answers "
+                                  "a request put in <instance>/shell-requests within a second.")
+    shells.add_argument("name", nargs="?", help="only this administrator's shells")
+    close_shells = admin_sub.add_parser("close-shells", help="close an administrator's shells in the running service",
+                                        description="Frees the shell quota of a client that leaked shells: the "
+                                        "service closes them within a second (through <instance>/shell-requests).")
+    close_shells.add_argument("name")
+    close_shells.add_argument("--id", help="close only the shell with this ShellId")
 
     shell = sub.add_parser("shell", help="an interactive console that accepts the cmdlets",
                            description="Type the migration cmdlets as in PowerShell (tab completes names and "
@@ -125,6 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
         servers.append(secure)
     for server in servers:
         server.prepare()
+    shell_control = app.extensions["mailshift_shell_control"]
+    shell_control.start()
     accounts = app.extensions["mailshift_accounts"]
     if not accounts.names():
         if args.create_admin:
@@ -155,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         for server in servers:
             server.stop()
+        shell_control.stop()
         if app.extensions.get("mailshift_owns_service"):
             app.extensions["mailshift_service"].close()
     return EXIT_OK
@@ -191,6 +203,8 @@ def _admin(args: argparse.Namespace) -> int:
     if args.admin_command == "remove":
         accounts.remove(args.name)
         return EXIT_OK
+    if args.admin_command in ("shells", "close-shells"):
+        return _admin_shells(args, accounts)
     if args.generate:
         password = secrets.token_urlsafe(18)
     elif args.password_env:
@@ -204,6 +218,26 @@ def _admin(args: argparse.Namespace) -> int:
     accounts.set(args.name, password, email=args.email)
     if args.generate:
         print(password)
+    return EXIT_OK
+
+
+def _admin_shells(args: argparse.Namespace, accounts: Any) -> int:
+    from shim.config import load_config
+    from shim.shellcontrol import close_shells, list_shells
+
+    instance = load_config(_config_overrides(args))["INSTANCE"]
+    account: Any = accounts.canonical(args.name) if args.name else None
+    if args.name and account is None:
+        raise ConfigurationError(f"there is no account named {args.name!r}")
+    if args.admin_command == "shells":
+        for shell in list_shells(instance, account.name if account else None):
+            print(f"{shell['id']}\t{shell['kind']}\t{shell['owner']}\tidle {shell['idle_seconds']} s")
+        return EXIT_OK
+    closed = close_shells(instance, account.name, args.id)
+    for shell_id in closed:
+        print(f"closed {shell_id}")
+    if args.id and not closed:
+        raise ConfigurationError(f"{account.name} has no open shell {args.id}")
     return EXIT_OK
 
 

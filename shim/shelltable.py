@@ -152,6 +152,28 @@ class ShellTable(Generic[S]):
         self._release(released)
         return len(released)
 
+    def listing(self) -> list[tuple[str, str, float]]:
+        """``(shell id, owner, seconds idle)`` of every open shell (0 idle while a request uses it)."""
+        now = self._clock()
+        with self._lock:
+            return [(s.shell_id, s.owner, 0.0 if s.active else max(0.0, now - s.last_used))
+                    for s in self._shells.values()]
+
+    def close(self, owner: str, shell_id: str | None = None) -> list[str]:
+        """Release ``owner``'s shells (all, or the one with ``shell_id``) at an administrator's request; returns their ids.
+
+        A Receive waiting on a closed shell ends with the door's unknown-shell or unknown-command fault.
+        """
+        with self._lock:
+            closing = [s for s in self._shells.values()
+                       if s.owner == owner and (shell_id is None or self._key(s.shell_id) == self._key(shell_id))]
+            for shell in closing:
+                del self._shells[self._key(shell.shell_id)]
+        for shell in closing:
+            _log.warning("%s %s of %s closed by an administrator", self.kind, shell.shell_id, owner)
+        self._release(closing)
+        return [shell.shell_id for shell in closing]
+
     def count(self, owner: str | None = None) -> int:
         """Open shells, of one owner or of everyone."""
         with self._lock:

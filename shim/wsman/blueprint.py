@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from shim.psrp import RunspaceRegistry, SessionFactory
+from shim.shelltable import ShellTable
 from shim.wsman import constants as c
 from shim.wsman.endpoint import RequestContext, ScriptRunner, WinRSEndpoint
 from shim.wsman.powershell import PowerShellEndpoint
@@ -20,6 +23,7 @@ def create_wsman_blueprint(
     shell_idle_timeout: float = c.DEFAULT_SHELL_IDLE_TIMEOUT_SECONDS,
     max_shells_per_user: int = c.DEFAULT_MAX_SHELLS_PER_USER,
     make_session: SessionFactory | None = None,
+    shell_tables: list[ShellTable[Any]] | None = None,
 ) -> flask.Blueprint:
     """A blueprint serving WinRS (and PSRP) shells over WS-Management at POST ``/wsman``, ``/powershell`` and ``/``.
 
@@ -33,6 +37,7 @@ def create_wsman_blueprint(
             shells and PowerShell sessions are counted apart, each up to this number).
         make_session: ``make_session(user) -> Session``; when given, PowerShell remoting (PSRP) shells are
             served for ``Microsoft.Exchange`` and ``Microsoft.PowerShell``.
+        shell_tables: when given, the door's shell tables are appended to it (for :mod:`shim.shellcontrol`).
 
     Returns:
         The blueprint, named ``wsman``.
@@ -46,6 +51,10 @@ def create_wsman_blueprint(
         pools = RunspaceRegistry(idle_timeout=shell_idle_timeout, max_per_user=max_shells_per_user)
         powershell = PowerShellEndpoint(make_session, pools)
     endpoint = WinRSEndpoint(run_script, registry, powershell=powershell)
+    if shell_tables is not None:
+        shell_tables.append(registry)
+        if powershell is not None:
+            shell_tables.append(powershell.registry)
     blueprint = flask.Blueprint("wsman", __name__)
 
     def serve() -> flask.Response:
