@@ -142,6 +142,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         account = next((a for a in accounts.names() if a.name == user), None)
         return registry.session(user, email=account.email if account else None)
 
+    shell_tables: list[Any] = []
     app.register_blueprint(create_wsman_blueprint(run_script, shell_idle_timeout=float(config["SHELL_IDLE_TIMEOUT"]),
                                                   max_shells_per_user=int(config["MAX_SHELLS_PER_USER"]),
                                                   make_session=session_of, shell_tables=shell_tables))
@@ -156,7 +157,6 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
         return _problem(404, f"There is nothing at {flask.request.path}; the API is under {API}.")
 
     @app.errorhandler(405)
-    shell_tables: list[Any] = []
     def not_allowed(_: Exception) -> flask.Response:
         return _problem(405, f"{flask.request.method} is not allowed on {flask.request.path}.")
 
