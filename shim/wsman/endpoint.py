@@ -105,12 +105,12 @@ class WinRSEndpoint:
             context: the authenticated user and the connection's details.
 
         Returns:
-            ``(200, response)`` or ``(500, SOAP fault)``.
+            ``(200, response)``, ``(500, SOAP fault)``, or ``(413, SOAP fault)`` for a body over the limit.
         """
+        if len(data) > c.MAX_REQUEST_BYTES:
+            return self.refuse_oversized_request()
         request: WSManRequest | None = None
         try:
-            if len(data) > c.MAX_REQUEST_BYTES:
-                raise _oversized()
             request = parse_request(data)
             handler = self._handlers.get(request.action)
             if handler is None:
@@ -130,8 +130,11 @@ class WinRSEndpoint:
             return 500, build_fault(fault, relates_to=relates_to, machine=self._machine)
 
     def refuse_oversized_request(self) -> tuple[int, bytes]:
-        """``(500, fault)`` for a request body larger than :data:`~shim.wsman.constants.MAX_REQUEST_BYTES` (not read)."""
-        return 500, build_fault(_oversized(), relates_to=None, machine=self._machine)
+        """``(413, fault)`` for a request body larger than :data:`~shim.wsman.constants.MAX_REQUEST_BYTES` (not read).
+
+        The status says it to any HTTP client; the body is WinRM's envelope-too-large fault.
+        """
+        return 413, build_fault(_oversized(), relates_to=None, machine=self._machine)
 
     # --- handlers -----------------------------------------------------------------------
 

@@ -58,6 +58,12 @@ class MailshiftService:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """The service process's id (for measuring it)."""
+        assert self._process is not None, "the service is not running"
+        return self._process.pid
+
+    @property
     def wsman(self) -> str:
         """The WinRM endpoint."""
         return f"{self.url}/wsman"

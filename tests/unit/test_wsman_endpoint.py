@@ -187,7 +187,7 @@ def test_bad_encoded_command_is_an_error_without_running_anything() -> None:
 def test_request_larger_than_the_limit_is_refused() -> None:
     door = Door()
     status, body = door.endpoint.handle(b" " * (c.MAX_REQUEST_BYTES + 1), ALICE)
-    assert (status, fault_code(body)) == (500, c.FaultCode.ENVELOPE_TOO_LARGE)
+    assert (status, fault_code(body)) == (413, c.FaultCode.ENVELOPE_TOO_LARGE)
 
 
 def test_blueprint_refuses_requests_the_auth_layer_did_not_authenticate() -> None:
@@ -208,7 +208,7 @@ def test_blueprint_does_not_read_an_oversized_body() -> None:
 
     app.register_blueprint(create_wsman_blueprint(lambda script, user: ScriptOutcome("")))
     response = app.test_client().post("/wsman", data=b"<" * (c.MAX_REQUEST_BYTES + 1))
-    assert (response.status_code, fault_code(response.data)) == (500, c.FaultCode.ENVELOPE_TOO_LARGE)
+    assert (response.status_code, fault_code(response.data)) == (413, c.FaultCode.ENVELOPE_TOO_LARGE)
     assert response.content_type == c.CONTENT_TYPE
 
 
