@@ -85,13 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true",
                      help="keep running the scheduler after the script until Ctrl-C (so started batches progress)")
     run.add_argument("--user", default=os.environ.get("USER", "admin"), help="administrator name for the log")
-    module = sub.add_parser("module", help="the PowerShell module",
-                            description="Regenerate psmodule/Mailshift (Public/, the format file, MAML help) from "
-                            "the cmdlet registry.")
+    module = sub.add_parser("module", help="the PowerShell modules",
+                            description="Regenerate psmodule/Mailshift (Public/, the format file, MAML help, manifest) "
+                            "and the manifest of psmodule/Mailshift.ExchangePreludes from the cmdlet registry.")
     module_sub = module.add_subparsers(dest="module_command", required=True)
-    module_build = module_sub.add_parser("build", help="regenerate the generated files of the module")
-    module_build.add_argument("--output", type=Path, default=Path("psmodule") / "Mailshift", metavar="PATH",
-                              help="the module folder (default psmodule/Mailshift)")
+    module_build = module_sub.add_parser("build", help="regenerate the generated files of the modules")
+    module_build.add_argument("--output", type=Path, default=Path("psmodule"), metavar="PATH",
+                              help="the folder holding both module folders (default psmodule)")
     return parser
 
 

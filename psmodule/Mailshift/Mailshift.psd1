@@ -33,23 +33,53 @@
         'Set-MigrationConfig',
         'Connect-Mailshift',
         'Disconnect-Mailshift',
-        'Get-MailshiftConnection',
-        'Connect-ExchangeOnline',
-        'Disconnect-ExchangeOnline',
-        'Get-ConnectionInformation',
-        'New-PSSession',
-        'Import-PSSession',
-        'Remove-PSSession'
+        'Get-MailshiftConnection'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
-    FileList             = @('Mailshift.psd1', 'Mailshift.psm1', 'Mailshift.Format.ps1xml', 'en-US\Mailshift-help.xml', 'en-US\about_Mailshift.help.txt')
+    FileList             = @(
+        'Mailshift.psd1',
+        'Mailshift.psm1',
+        'en-US\about_Mailshift.help.txt',
+        'en-US\Mailshift-help.xml',
+        'Mailshift.Format.ps1xml',
+        'Private\ConnectionState.ps1',
+        'Private\ErrorRecord.ps1',
+        'Private\RequestHelper.ps1',
+        'Private\Transport.ps1',
+        'Private\ValueConversion.ps1',
+        'Public\Complete-Migration.ps1',
+        'Public\Complete-MigrationBatch.ps1',
+        'Public\Connect-Mailshift.ps1',
+        'Public\Disconnect-Mailshift.ps1',
+        'Public\Get-MailshiftConnection.ps1',
+        'Public\Get-MigrationBatch.ps1',
+        'Public\Get-MigrationConfig.ps1',
+        'Public\Get-MigrationEndpoint.ps1',
+        'Public\Get-MigrationStatistics.ps1',
+        'Public\Get-MigrationStatus.ps1',
+        'Public\Get-MigrationUser.ps1',
+        'Public\Get-MigrationUserStatistics.ps1',
+        'Public\New-MigrationBatch.ps1',
+        'Public\New-MigrationEndpoint.ps1',
+        'Public\Remove-MigrationBatch.ps1',
+        'Public\Remove-MigrationEndpoint.ps1',
+        'Public\Remove-MigrationUser.ps1',
+        'Public\Set-MigrationBatch.ps1',
+        'Public\Set-MigrationConfig.ps1',
+        'Public\Set-MigrationEndpoint.ps1',
+        'Public\Start-MigrationBatch.ps1',
+        'Public\Stop-MigrationBatch.ps1',
+        'Public\Test-MigrationServerAvailability.ps1'
+    )
+    HelpInfoURI          = 'https://github.com/mailshift/mailshift/blob/main/psmodule/README.md'
     PrivateData          = @{
         PSData = @{
             Tags         = @('Exchange', 'Migration', 'IMAP', 'MigrationBatch', 'Mail', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
-            LicenseUri   = 'https://www.apache.org/licenses/LICENSE-2.0'
-            ReleaseNotes = 'Generated from the Mailshift cmdlet registry; see about_Mailshift.'
+            LicenseUri   = 'https://github.com/mailshift/mailshift/blob/main/LICENSE'
+            ProjectUri   = 'https://github.com/mailshift/mailshift'
+            ReleaseNotes = 'Generated from the Mailshift cmdlet registry; see about_Mailshift. The Exchange prelude functions (New-PSSession, Connect-ExchangeOnline, ...) moved to the opt-in module Mailshift.ExchangePreludes.'
         }
     }
 }

@@ -10,14 +10,24 @@ and PowerShell 7 both parse is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from shim.cmdlets.model import ALL_SETS, Cmdlet, Parameter
 from shim.cmdlets.types import ParamType
 
-__all__ = ["MODULE_GUID", "MODULE_VERSION", "parameter_type", "quote", "render_function", "render_manifest"]
+__all__ = [
+    "HELP_URI", "LICENSE_URI", "MODULE_GUID", "MODULE_VERSION", "PRELUDES_MODULE_GUID", "PROJECT_URI", "ManifestSpec",
+    "parameter_type", "quote", "render_function", "render_manifest",
+]
 
 MODULE_VERSION = "0.1.0"
 MODULE_GUID = "6b0f2c77-4d1e-4c59-9a3e-5a7d2f1c8e40"
+#: The companion module Mailshift.ExchangePreludes.
+PRELUDES_MODULE_GUID = "3f9d5a1e-8c27-4b6e-a0d4-71e2c5b98f13"
+#: The project's home, its license and the help the manifests point the PowerShell Gallery to.
+PROJECT_URI = "https://github.com/mailshift/mailshift"
+LICENSE_URI = f"{PROJECT_URI}/blob/main/LICENSE"
+HELP_URI = f"{PROJECT_URI}/blob/main/psmodule/README.md"
 
 #: Exchange types that PowerShell does not have: what the generated parameter is typed as instead,
 #: so that whatever a script passes (a name, an object from another cmdlet, "Unlimited") reaches
@@ -169,33 +179,66 @@ def render_function(cmdlet: Cmdlet, marker: str) -> str:
     return "\n".join(lines)
 
 
-def render_manifest(marker: str, functions: Sequence[str]) -> str:
-    """Mailshift.psd1: explicit exports and the metadata the PowerShell Gallery reads."""
-    exports = ",\n".join(f"{_INDENT * 2}{quote(name)}" for name in functions)
+@dataclass(frozen=True)
+class ManifestSpec:
+    """What differs between the manifests of the main module and its companion."""
+
+    #: The module's name (the manifest is ``<name>.psd1``, the root module ``<name>.psm1``).
+    name: str
+    guid: str
+    description: str
+    #: The exported functions, in the order written.
+    functions: Sequence[str]
+    #: Every file of the module folder, relative to it, with forward slashes.
+    files: Sequence[str]
+    formats: Sequence[str] = ()
+    #: Modules loaded first, each as (name, guid), at this release's version.
+    required_modules: Sequence[tuple[str, str]] = ()
+    tags: Sequence[str] = ()
+    release_notes: str = ""
+
+
+def _list(items: Sequence[str]) -> str:
+    if not items:
+        return "@()"
+    return "@(\n" + ",\n".join(f"{_INDENT * 2}{quote(item)}" for item in items) + f"\n{_INDENT})"
+
+
+def render_manifest(marker: str, spec: ManifestSpec) -> str:
+    """A module manifest: explicit exports, the complete file list and the metadata the PowerShell Gallery reads."""
+    required = ", ".join(
+        f"@{{ ModuleName = {quote(name)}; RequiredVersion = {quote(MODULE_VERSION)}; GUID = {quote(guid)} }}"
+        for name, guid in spec.required_modules)
+    files = [name.replace("/", "\\") for name in spec.files]
+    optional = ""
+    if spec.required_modules:
+        optional += f"    RequiredModules      = @({required})\n"
+    if spec.formats:
+        optional += f"    FormatsToProcess     = {_array(list(spec.formats))}\n"
+    editions = ["PSEdition_Desktop", "PSEdition_Core", "Windows", "Linux", "MacOS"]
     return f"""{marker}
 @{{
-    RootModule           = 'Mailshift.psm1'
+    RootModule           = {quote(spec.name + '.psm1')}
     ModuleVersion        = '{MODULE_VERSION}'
-    GUID                 = '{MODULE_GUID}'
+    GUID                 = '{spec.guid}'
     Author               = 'The Mailshift authors'
     CompanyName          = 'Mailshift'
     Copyright            = '(c) The Mailshift authors. Apache License 2.0.'
-    Description          = 'Exchange-style mailbox migration cmdlets (New-MigrationBatch, Start-MigrationBatch, Get-MigrationUserStatistics, ...) that run unchanged scripts against a Mailshift service migrating from any IMAP server.'
+    Description          = {quote(spec.description)}
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
-    FormatsToProcess     = @('Mailshift.Format.ps1xml')
-    FunctionsToExport    = @(
-{exports}
-    )
+{optional}    FunctionsToExport    = {_list(list(spec.functions))}
     CmdletsToExport      = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
-    FileList             = @('Mailshift.psd1', 'Mailshift.psm1', 'Mailshift.Format.ps1xml', 'en-US\\Mailshift-help.xml', 'en-US\\about_Mailshift.help.txt')
+    FileList             = {_list(files)}
+    HelpInfoURI          = {quote(HELP_URI)}
     PrivateData          = @{{
         PSData = @{{
-            Tags         = @('Exchange', 'Migration', 'IMAP', 'MigrationBatch', 'Mail', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
-            LicenseUri   = 'https://www.apache.org/licenses/LICENSE-2.0'
-            ReleaseNotes = 'Generated from the Mailshift cmdlet registry; see about_Mailshift.'
+            Tags         = {_array([*spec.tags, *editions])}
+            LicenseUri   = {quote(LICENSE_URI)}
+            ProjectUri   = {quote(PROJECT_URI)}
+            ReleaseNotes = {quote(spec.release_notes)}
         }}
     }}
 }}

@@ -20,8 +20,12 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-MODULE = Path(__file__).parents[2] / "psmodule" / "Mailshift"
-SCRIPT_FILES = sorted(p for p in MODULE.rglob("*") if p.suffix in (".ps1", ".psm1", ".psd1"))
+PSMODULE = Path(__file__).parents[2] / "psmodule"
+#: The main module, and its opt-in companion that redirects Exchange preludes.
+MODULE = PSMODULE / "Mailshift"
+PRELUDES = PSMODULE / "Mailshift.ExchangePreludes"
+MODULES = (MODULE, PRELUDES)
+SCRIPT_FILES = sorted(p for p in PSMODULE.rglob("*") if p.suffix in (".ps1", ".psm1", ".psd1"))
 
 _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 
@@ -214,6 +218,7 @@ BUILT_INS: dict[str, set[str]] = {
     "New-Item": {"ItemType", "Path", "Force"},
     "Remove-Item": {"LiteralPath", "Force"},
     "Write-Verbose": set(),
+    "Write-Warning": set(),
     "Write-Error": {"ErrorRecord"},
     "Get-Module": {"ListAvailable", "Name"},
 }
@@ -235,7 +240,7 @@ CORE_ONLY_PARAMETERS = {"AsHashtable", "SkipCertificateCheck", "SkipHttpErrorChe
 
 
 def all_functions() -> dict[str, Function]:
-    """Every function the module defines, from every file."""
+    """Every function the two modules define, from every file (the companion calls into Mailshift's scope)."""
     found: dict[str, Function] = {}
     for path in SCRIPT_FILES:
         found.update(functions(parse(path)))
@@ -243,13 +248,17 @@ def all_functions() -> dict[str, Function]:
 
 
 def test_the_module_has_its_files() -> None:
-    names = {p.relative_to(MODULE).as_posix() for p in SCRIPT_FILES}
-    assert {"Mailshift.psd1", "Mailshift.psm1", "Public/New-MigrationBatch.ps1", "Private/RequestHelper.ps1",
-            "Private/ErrorRecord.ps1", "Private/ConnectionState.ps1", "Private/Transport.ps1"} <= names
+    names = {p.relative_to(PSMODULE).as_posix() for p in SCRIPT_FILES}
+    assert {"Mailshift/Mailshift.psd1", "Mailshift/Mailshift.psm1", "Mailshift/Public/New-MigrationBatch.ps1",
+            "Mailshift/Private/RequestHelper.ps1", "Mailshift/Private/ErrorRecord.ps1",
+            "Mailshift/Private/ConnectionState.ps1", "Mailshift/Private/Transport.ps1",
+            "Mailshift.ExchangePreludes/Mailshift.ExchangePreludes.psd1",
+            "Mailshift.ExchangePreludes/Mailshift.ExchangePreludes.psm1",
+            "Mailshift.ExchangePreludes/Public/New-PSSession.ps1"} <= names
     assert len(SCRIPT_FILES) > 30
 
 
-@pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.relative_to(MODULE).as_posix())
+@pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.relative_to(PSMODULE).as_posix())
 def test_parses_without_errors(path: Path) -> None:
     tree = parse(path)
     assert problems(tree) == []
@@ -263,7 +272,7 @@ def test_the_grammar_rejects_what_windows_powershell_cannot_parse() -> None:
     assert problems(parse_text("$a = if ($b) { 1 } else { 2 }")) == []
 
 
-@pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.relative_to(MODULE).as_posix())
+@pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.relative_to(PSMODULE).as_posix())
 def test_only_syntax_both_editions_have(path: Path) -> None:
     tree = parse(path)
     types = {n.type for n in walk(tree.root_node)}
@@ -325,7 +334,7 @@ def test_invoke_webrequest_splat_is_portable() -> None:
 
 
 def test_private_helpers_are_named_without_a_hyphen() -> None:
-    for path in sorted((MODULE / "Private").glob("*.ps1")):
+    for path in sorted(p for module in MODULES for p in (module / "Private").glob("*.ps1")):
         assert "-" not in path.stem
         defined = functions(parse(path))
         assert defined, path.name
@@ -334,5 +343,5 @@ def test_private_helpers_are_named_without_a_hyphen() -> None:
 
 
 def test_public_files_define_one_function_named_like_the_file() -> None:
-    for path in sorted((MODULE / "Public").glob("*.ps1")):
+    for path in sorted(p for module in MODULES for p in (module / "Public").glob("*.ps1")):
         assert list(functions(parse(path))) == [path.stem]

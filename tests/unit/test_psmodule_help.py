@@ -131,7 +131,7 @@ def test_about_topic() -> None:
     about = (MODULE / "en-US" / "about_Mailshift.help.txt").read_text()
     assert about.startswith("TOPIC\n    about_Mailshift")
     for needed in ("MAILSHIFT_URI", "MAILSHIFT_USER", "MAILSHIFT_PASSWORD", "Connect-Mailshift",
-                   "-ConfigurationName Microsoft.Exchange", "Import-PSSession", "Connect-ExchangeOnline",
-                   "-SkipCertificateCheck", "TROUBLESHOOTING", "MAILSHIFT_BIND_EXCHANGE"):
+                   "Mailshift.ExchangePreludes", "Enable-MailshiftExchangePrelude", "about_Mailshift_ExchangePreludes",
+                   "-AllowClobber", "-SkipCertificateCheck", "TROUBLESHOOTING", "MAILSHIFT_BIND_EXCHANGE"):
         assert needed in about, needed
     assert max(len(line) for line in about.splitlines()) <= 100

@@ -1,10 +1,12 @@
 # Connection state: which Mailshift service the cmdlets talk to, and as whom.
 #
-# Settings come, in this order, from Connect-Mailshift (or a bound Exchange prelude) in this
-# session, the environment (MAILSHIFT_URI, MAILSHIFT_USER, MAILSHIFT_PASSWORD,
-# MAILSHIFT_SKIP_CERTIFICATE_CHECK, MAILSHIFT_BIND_EXCHANGE) and a credential file written by
-# Connect-Mailshift -SaveCredential (MAILSHIFT_CREDENTIAL_FILE, or connection.clixml under the
-# user's application-data folder). Credentials never travel in clear text: plain http is
+# Settings come, in this order, from Connect-Mailshift (or an Exchange prelude redirected by the
+# companion module Mailshift.ExchangePreludes) in this session, the environment (MAILSHIFT_URI,
+# MAILSHIFT_USER, MAILSHIFT_PASSWORD, MAILSHIFT_SKIP_CERTIFICATE_CHECK) and a credential file
+# written by Connect-Mailshift -SaveCredential (MAILSHIFT_CREDENTIAL_FILE, or connection.clixml
+# under the user's application-data folder). The credential file holds a connection only: a
+# BindExchangePreludes entry written by older versions is ignored, so saved credentials never
+# redirect PowerShell's or Exchange Online's commands. Credentials never travel in clear text: plain http is
 # accepted only for a service on this machine (loopback).
 
 $script:MailshiftConnection = $null
@@ -82,7 +84,6 @@ function GetMailshiftSettings {
         Uri                  = $null
         Credential           = $null
         SkipCertificateCheck = $false
-        BindExchangePreludes = $false
         Source               = $null
     }
 
@@ -99,7 +100,6 @@ function GetMailshiftSettings {
             if ($saved['Uri']) { $settings.Uri = [string]$saved['Uri'] }
             if ($saved['Credential'] -is [System.Management.Automation.PSCredential]) { $settings.Credential = $saved['Credential'] }
             $settings.SkipCertificateCheck = TestMailshiftTrue $saved['SkipCertificateCheck']
-            $settings.BindExchangePreludes = TestMailshiftTrue $saved['BindExchangePreludes']
             $settings.Source = 'CredentialFile'
         }
     }
@@ -119,16 +119,12 @@ function GetMailshiftSettings {
     if ($null -ne $env:MAILSHIFT_SKIP_CERTIFICATE_CHECK) {
         $settings.SkipCertificateCheck = TestMailshiftTrue $env:MAILSHIFT_SKIP_CERTIFICATE_CHECK
     }
-    if ($null -ne $env:MAILSHIFT_BIND_EXCHANGE) {
-        $settings.BindExchangePreludes = TestMailshiftTrue $env:MAILSHIFT_BIND_EXCHANGE
-    }
 
     $current = $script:MailshiftConnection
     if ($null -ne $current) {
         $settings.Uri = $current.Uri
         $settings.Credential = $current.Credential
         $settings.SkipCertificateCheck = $current.SkipCertificateCheck
-        $settings.BindExchangePreludes = ($current.BindExchangePreludes -or $settings.BindExchangePreludes)
         $settings.Source = $current.Source
     }
     return $settings
@@ -149,9 +145,6 @@ function NewMailshiftConnection {
 
         [switch]
         $SkipCertificateCheck,
-
-        [switch]
-        $BindExchangePreludes,
 
         [string]
         $Source = 'Connect-Mailshift'
@@ -180,7 +173,6 @@ function NewMailshiftConnection {
         UserName             = $Credential.UserName
         Credential           = $Credential
         SkipCertificateCheck = [bool]$SkipCertificateCheck
-        BindExchangePreludes = [bool]$BindExchangePreludes
         Source               = $Source
         ConnectedAt          = [System.DateTime]::Now
     }
@@ -206,18 +198,7 @@ function GetMailshiftConnection {
         $record = NewMailshiftErrorRecord -Message ("Not connected to a Mailshift service. Run Connect-Mailshift -Uri https://<server>:5986 -Credential (Get-Credential), or set {0} (see Get-Help about_Mailshift)." -f ($missing -join ' and ')) -ErrorId 'MailshiftNotConnected' -Category 'ConnectionError'
         StopMailshiftCommand -Cmdlet $Cmdlet -ErrorRecord $record
     }
-    return NewMailshiftConnection -Cmdlet $Cmdlet -Uri $settings.Uri -Credential $settings.Credential -SkipCertificateCheck:$settings.SkipCertificateCheck -BindExchangePreludes:$settings.BindExchangePreludes -Source $settings.Source
-}
-
-function TestMailshiftPreludeBinding {
-    # Whether Exchange connection preludes (New-PSSession/Import-PSSession, Connect-ExchangeOnline) bind to Mailshift.
-    param(
-        [System.Management.Automation.PSCmdlet]
-        $Cmdlet
-    )
-
-    $settings = GetMailshiftSettings -Cmdlet $Cmdlet
-    return [bool]$settings.BindExchangePreludes
+    return NewMailshiftConnection -Cmdlet $Cmdlet -Uri $settings.Uri -Credential $settings.Credential -SkipCertificateCheck:$settings.SkipCertificateCheck -Source $settings.Source
 }
 
 function TestMailshiftConnection {
@@ -235,8 +216,9 @@ function TestMailshiftConnection {
 }
 
 function ConnectMailshiftPrelude {
-    # Binds an Exchange connection prelude to Mailshift: the configured service and credentials
-    # win; the prelude's own -ConnectionUri and -Credential fill in what is not configured.
+    # Connects an Exchange prelude redirected by Mailshift.ExchangePreludes (which calls this
+    # inside the module): the configured service and credentials win; the prelude's own
+    # -ConnectionUri and -Credential fill in what is not configured.
     param(
         [System.Management.Automation.PSCmdlet]
         $Cmdlet,
@@ -268,7 +250,7 @@ function ConnectMailshiftPrelude {
         $record = NewMailshiftErrorRecord -Message ("{0} is bound to Mailshift, but the service address or the credentials are missing: set MAILSHIFT_URI (and MAILSHIFT_USER/MAILSHIFT_PASSWORD, or pass -Credential)." -f $Source) -ErrorId 'MailshiftNotConfigured' -Category 'ConnectionError'
         StopMailshiftCommand -Cmdlet $Cmdlet -ErrorRecord $record
     }
-    $connection = NewMailshiftConnection -Cmdlet $Cmdlet -Uri $uri -Credential $user -SkipCertificateCheck:$settings.SkipCertificateCheck -BindExchangePreludes -Source $Source
+    $connection = NewMailshiftConnection -Cmdlet $Cmdlet -Uri $uri -Credential $user -SkipCertificateCheck:$settings.SkipCertificateCheck -Source $Source
     TestMailshiftConnection -Cmdlet $Cmdlet -Connection $connection
     $script:MailshiftConnection = $connection
     return $connection

@@ -13,6 +13,12 @@ function Connect-Mailshift {
     written by -SaveCredential. Credentials are never sent in clear text: an http:// address is
     accepted only for a service on this computer; use https:// for any other host.
 
+    This module never changes what PowerShell's own commands do. To let the Exchange connection
+    lines of existing scripts (New-PSSession -ConfigurationName Microsoft.Exchange,
+    Connect-ExchangeOnline) reach Mailshift, import the companion module
+    Mailshift.ExchangePreludes and run Enable-MailshiftExchangePrelude (see
+    about_Mailshift_ExchangePreludes).
+
     .PARAMETER Uri
     The address of the service, such as https://mailshift.contoso.edu:5986 (http://127.0.0.1:5985
     for a service on this computer).
@@ -23,11 +29,6 @@ function Connect-Mailshift {
     .PARAMETER SkipCertificateCheck
     Accepts the service's certificate even when it is self-signed or does not match the name.
     On Windows PowerShell 5.1 this applies to the service's host only.
-
-    .PARAMETER BindExchangePreludes
-    Lets Exchange connection preludes in scripts (New-PSSession -ConfigurationName
-    Microsoft.Exchange with Import-PSSession, Connect-ExchangeOnline) connect to this service
-    instead of Exchange.
 
     .PARAMETER SaveCredential
     Also writes the address and credentials to the credential file (MAILSHIFT_CREDENTIAL_FILE,
@@ -67,16 +68,13 @@ function Connect-Mailshift {
         $SkipCertificateCheck,
 
         [switch]
-        $BindExchangePreludes,
-
-        [switch]
         $SaveCredential,
 
         [switch]
         $PassThru
     )
 
-    $connection = NewMailshiftConnection -Cmdlet $PSCmdlet -Uri $Uri -Credential $Credential -SkipCertificateCheck:$SkipCertificateCheck -BindExchangePreludes:$BindExchangePreludes -Source 'Connect-Mailshift'
+    $connection = NewMailshiftConnection -Cmdlet $PSCmdlet -Uri $Uri -Credential $Credential -SkipCertificateCheck:$SkipCertificateCheck -Source 'Connect-Mailshift'
     TestMailshiftConnection -Cmdlet $PSCmdlet -Connection $connection
     $script:MailshiftConnection = $connection
     if ($SaveCredential) {
@@ -89,7 +87,6 @@ function Connect-Mailshift {
             Uri                  = $connection.Uri
             Credential           = $Credential
             SkipCertificateCheck = [bool]$SkipCertificateCheck
-            BindExchangePreludes = [bool]$BindExchangePreludes
         }
         Export-Clixml -LiteralPath $path -InputObject $saved -Force
         Write-Verbose ("Saved the Mailshift connection to {0}." -f $path)

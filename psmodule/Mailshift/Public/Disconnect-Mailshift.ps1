@@ -4,7 +4,7 @@ function Disconnect-Mailshift {
     Forgets the Mailshift connection of this session.
 
     .DESCRIPTION
-    Clears what Connect-Mailshift (or a bound Exchange prelude) set up. The environment
+    Clears what Connect-Mailshift (or a redirected Exchange prelude) set up. The environment
     variables and the credential file still apply afterwards; with -RemoveSavedCredential the
     credential file is deleted too.
 

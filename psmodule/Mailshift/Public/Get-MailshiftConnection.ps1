@@ -4,8 +4,8 @@ function Get-MailshiftConnection {
     Shows which Mailshift service the cmdlets use, and where that setting came from.
 
     .DESCRIPTION
-    Writes the connection the migration cmdlets would use now: from Connect-Mailshift or a
-    bound Exchange prelude, else from the environment variables, else from the credential file.
+    Writes the connection the migration cmdlets would use now: from Connect-Mailshift or an
+    Exchange prelude redirected by Mailshift.ExchangePreludes, else from the environment variables, else from the credential file.
     Writes nothing when none is configured. The password is not shown.
 
     .EXAMPLE
@@ -29,8 +29,8 @@ function Get-MailshiftConnection {
     if (-not $settings.Uri -or $null -eq $settings.Credential) {
         return
     }
-    $connection = NewMailshiftConnection -Cmdlet $PSCmdlet -Uri $settings.Uri -Credential $settings.Credential -SkipCertificateCheck:$settings.SkipCertificateCheck -BindExchangePreludes:$settings.BindExchangePreludes -Source $settings.Source
-    $shown = $connection | Select-Object -Property @('Uri', 'UserName', 'SkipCertificateCheck', 'BindExchangePreludes', 'Source')
+    $connection = NewMailshiftConnection -Cmdlet $PSCmdlet -Uri $settings.Uri -Credential $settings.Credential -SkipCertificateCheck:$settings.SkipCertificateCheck -Source $settings.Source
+    $shown = $connection | Select-Object -Property @('Uri', 'UserName', 'SkipCertificateCheck', 'Source')
     $shown.PSObject.TypeNames.Insert(0, 'Mailshift.Connection')
     $shown
 }

@@ -4,7 +4,7 @@ function Get-ConnectionInformation {
     Describes the Mailshift connection the way Exchange Online describes its connections.
 
     .DESCRIPTION
-    When Mailshift binds Exchange preludes, writes one object for the current Mailshift
+    When the Exchange prelude redirection is on, writes one object for the current Mailshift
     connection with the properties scripts check (State, TokenStatus, UserPrincipalName,
     ConnectionUri, Name, Id), or nothing when there is no connection, so a script's
     "if (-not (Get-ConnectionInformation)) { Connect-ExchangeOnline }" works. Otherwise the call
@@ -24,7 +24,7 @@ function Get-ConnectionInformation {
     Connect-ExchangeOnline
     #>
     if (TestMailshiftPreludeBinding) {
-        $connection = $script:MailshiftConnection
+        $connection = InvokeMailshiftModule -ScriptBlock { $script:MailshiftConnection }
         if ($null -eq $connection) {
             return
         }

@@ -3,7 +3,7 @@ function Remove-PSSession {
     .FORWARDHELPTARGETNAME Microsoft.PowerShell.Core\Remove-PSSession
     .FORWARDHELPCATEGORY Cmdlet
     #>
-    # Removing a Mailshift session (from the bound Exchange prelude) leaves the Mailshift
+    # Removing a Mailshift session (from the redirected Exchange prelude) leaves the Mailshift
     # connection as it is, so a script's closing "Remove-PSSession $Session" succeeds. Real
     # sessions, given as arguments or piped, go to PowerShell's own Remove-PSSession.
     $piped = @()

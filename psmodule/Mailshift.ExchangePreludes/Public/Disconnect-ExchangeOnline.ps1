@@ -1,11 +1,11 @@
 function Disconnect-ExchangeOnline {
     <#
     .SYNOPSIS
-    Ends a Mailshift connection made by a bound Exchange prelude.
+    Ends a Mailshift connection made by a redirected Exchange prelude.
 
     .DESCRIPTION
-    When Mailshift binds Exchange preludes, Disconnect-ExchangeOnline forgets the session's
-    Mailshift connection (as Disconnect-Mailshift does); -Confirm:$false and the other
+    When the Exchange prelude redirection is on, Disconnect-ExchangeOnline forgets the
+    session's Mailshift connection (as Disconnect-Mailshift does); -Confirm:$false and the other
     parameters of the Exchange Online command are accepted. Otherwise the call goes to the
     ExchangeOnlineManagement module unchanged, if it is installed.
 
@@ -23,7 +23,7 @@ function Disconnect-ExchangeOnline {
     Connect-ExchangeOnline
     #>
     if (TestMailshiftPreludeBinding) {
-        $script:MailshiftConnection = $null
+        InvokeMailshiftModule -ScriptBlock { $script:MailshiftConnection = $null }
         return
     }
     if (-not (Get-Module -ListAvailable -Name 'ExchangeOnlineManagement')) {
