@@ -26,6 +26,7 @@ from engine.errors import FolderError, ItemRejected
 from engine.folders import Namespace, RemoteFolder
 from engine.imap import OutgoingMessage, answered_now
 from engine.messages import body_digest, identity_digests
+from engine.private import PRIVATE_FILE_MODE, private_file, private_folder
 from engine.targets import Opened, Stored
 
 __all__ = ["MaildirTarget"]
@@ -120,7 +121,7 @@ class _Folder:
             letters.add(chr(ord("a") + self.keywords.index(flag)))
         if added:
             tmp = self.path / _unique_name(_KEYWORDS_FILE)
-            tmp.write_text("".join(f"{i} {w}\n" for i, w in enumerate(self.keywords)), "utf-8")
+            private_file(tmp).write_text("".join(f"{i} {w}\n" for i, w in enumerate(self.keywords)), "utf-8")
             os.replace(tmp, self.path / _KEYWORDS_FILE)
         return "".join(sorted(letters))
 
@@ -162,7 +163,7 @@ class MaildirTarget:
     @staticmethod
     def _make(path: Path) -> None:
         for sub in ("cur", "new", "tmp"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+            private_folder(path / sub)
 
     def _path(self, name: str) -> Path:
         if name.upper() == "INBOX":
@@ -226,7 +227,7 @@ class MaildirTarget:
         )
         path = self.root / _SUBSCRIPTIONS_FILE
         tmp = path.with_name(_unique_name(_SUBSCRIPTIONS_FILE))
-        tmp.write_text(f"{_SUBSCRIPTIONS_HEADER}\n\n" + "".join(f"{entry}\n" for entry in entries), "utf-8")
+        private_file(tmp).write_text(f"{_SUBSCRIPTIONS_HEADER}\n\n" + "".join(f"{entry}\n" for entry in entries), "utf-8")
         os.replace(tmp, path)
 
     def open_folder(self, name: str) -> Opened:
@@ -243,7 +244,7 @@ class MaildirTarget:
             if b"\x00" in message.body:
                 raise ItemRejected("the message contains NUL bytes, which a Maildir served over IMAP cannot deliver")
             tmp = target.path / "tmp" / _unique_name(message.key)
-            with open(tmp, "wb") as fh:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE), "wb") as fh:
                 fh.write(message.body)
                 if self.fsync:
                     fh.flush()

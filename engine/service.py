@@ -27,6 +27,7 @@ from engine.errors import AlreadyExists, ConfigurationError, MigrationError, Not
 from engine.folders import parse_excludes
 from engine.imap import DEFAULT_MASTER_SEPARATOR, Security, probe_server
 from engine.notify import SmtpSettings
+from engine.private import private_folder
 from engine.scheduler import RUNNING, Executor, Scheduler, TargetSettings, batch_counts, begin_completion
 from engine.status import BatchAction, BatchStatus, UserAction, UserStatus, move_batch, parse_status
 from engine.vault import Vault
@@ -232,7 +233,7 @@ class MigrationService:
                 (``Admin*User``; the service setting MASTER_USER_SEPARATOR).
         """
         self.instance = Path(instance)
-        self.instance.mkdir(parents=True, exist_ok=True)
+        private_folder(self.instance)
         self.database = self.instance / "mailshift.db"
         self.vault = Vault(self.instance)
         self._local = threading.local()

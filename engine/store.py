@@ -7,6 +7,7 @@ raises :class:`engine.errors.StateError`; it is never recreated silently.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from engine import defaults
 from engine.errors import StateError
+from engine.private import PRIVATE_FILE_MODE, private_file, private_folder
 
 __all__ = ["SCHEMA_VERSION", "Altered", "FolderState", "Mapped", "Pending", "Skipped", "Store"]
 
@@ -251,12 +253,16 @@ class Store:
             StateError: The file is not a Mailshift database, is corrupt, or is newer.
         """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         try:
+            private_file(self.path)  # SQLite gives its -wal and -shm files the database's mode
             self._db = sqlite3.connect(
                 self.path, timeout=defaults.SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
             )
             self._prepare()
+            for companion in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                if companion.exists():
+                    os.chmod(companion, PRIVATE_FILE_MODE)  # made by an older version
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state database {self.path} cannot be read: {exc}") from exc
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from engine.errors import StateError
+from engine.private import private_folder
 
 __all__ = ["KEY_FILE", "Vault"]
 
@@ -31,7 +32,7 @@ class Vault:
             StateError: The key file exists but is not a valid key.
         """
         path = Path(instance) / KEY_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         if not path.exists():
             key = Fernet.generate_key()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

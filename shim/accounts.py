@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ConfigurationError, StateError
+from engine.private import private_folder
 from engine.vault import Vault
 
 __all__ = ["Account", "Accounts"]
@@ -81,7 +82,7 @@ class Accounts:
         return data  # type: ignore[no-any-return]
 
     def _save(self, data: dict[str, dict[str, str | None]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         temporary = self.path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

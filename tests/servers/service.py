@@ -74,13 +74,11 @@ class MailshiftService:
                               text=True, timeout=60, check=False)
 
     def start(self) -> None:
-        """Create the admin account, start the service, and wait until it answers."""
-        self.instance.mkdir(parents=True, exist_ok=True)
-        self.import_folder.mkdir(exist_ok=True)
+        """Create the admin account (which makes the instance folder), start the service, and wait until it answers."""
         made = self.mailshift("admin", "add", self.user, "--email", "administrator@contoso.edu",
                               "--password-env", "MAILSHIFT_ADMIN_PASSWORD")
         assert made.returncode == 0, made.stderr
-        with self.log.open("wb") as log:
+        with os.fdopen(os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as log:
             self._process = subprocess.Popen([sys.executable, "-m", "shim.cli", "serve"], env=self._env,
                                              stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
