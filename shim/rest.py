@@ -104,6 +104,11 @@ def create_rest_blueprint(registry: Registry, session_for: Callable[[], Session]
                 warnings += session.warnings()
         return flask.jsonify({"output": [to_json(o) for o in output], "errors": errors, "warnings": warnings})
 
+    @blueprint.errorhandler(RecursionError)
+    def too_deep(_: RecursionError) -> flask.Response:
+        # json and the binder recurse per level: a body nested a thousand levels deep ends here, not in a 500.
+        return _fail(_BadRequest("the body nests arrays or objects too deeply; send at most a few levels"), 400)
+
     @blueprint.post("/script")
     def script() -> flask.Response:
         body = flask.request.get_json(silent=True)

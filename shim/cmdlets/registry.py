@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from engine.controls import control_character, describe_control
 from engine.csvfile import CsvError
 from engine.errors import AlreadyExists, ConfigurationError, MigrationError, NotFound
 from engine.service import MigrationService
@@ -212,6 +213,12 @@ class Session:
     def read_import_file(self, path: str) -> bytes:
         """A file of the import folder: Windows paths and bare names resolve by file name there."""
         folder = self.registry.import_folder.resolve()
+        control = control_character(path)
+        if control is not None:
+            raise ScriptRefused(
+                f"Illegal characters in path: it holds a control character, {describe_control(control)}. "
+                f"Mailshift reads files by name from its import folder ({folder}).",
+                target=path.replace("\x00", ""), category="InvalidArgument", error_id="ArgumentException")
         if "\\" in path or PureWindowsPath(path).drive:
             name = PureWindowsPath(path).name
         elif PurePosixPath(path).is_absolute():
@@ -233,7 +240,12 @@ class Session:
                 f"Could not find file '{path}'. Mailshift reads files by name from its import folder ({folder}); "
                 f"copy '{PureWindowsPath(name).name}' there.", target=path, category="ObjectNotFound",
                 error_id="FileNotFoundException")
-        return candidate.read_bytes()
+        try:
+            return candidate.read_bytes()
+        except OSError:
+            raise ObjectNotFound(
+                f"Could not read file '{path}' from the import folder ({folder}); check that the service's account "
+                "may read it.", target=path, category="ReadError", error_id="IOException") from None
 
     def not_found(self, name: str) -> CommandNotFound:
         """The error for a command this service does not implement, with a suggestion when one is close."""

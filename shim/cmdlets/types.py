@@ -285,7 +285,10 @@ def _to_identity(value: Any) -> str | None:
     return identity_text(value)
 
 
-_FQDN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$|^\[?[0-9A-Fa-f:.]+\]?$")
+#: Labels joined by dots, one optional trailing dot (each dot required: an optional one between labels made
+#: the pattern backtrack exponentially on a long non-matching value), or an IP literal.
+_FQDN_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_FQDN = re.compile(rf"^(?=.{{1,253}}$){_FQDN_LABEL}(?:\.{_FQDN_LABEL})*\.?$|^\[?[0-9A-Fa-f:.]+\]?$")
 
 
 def _to_fqdn(value: Any) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shim.errors import BindingError, CommandNotFound, ScriptRefused, ShimError
+from shim.errors import BindingError, CommandNotFound, ParseError, ScriptRefused, ShimError
 from shim.host import NO_VALUE, CommandElement, CommandHost, ParameterToken, ScriptOutcome
 from shim.pslang import ast
 from shim.pslang.formatting import format_objects
@@ -79,7 +80,22 @@ COMMON_ALIASES = {
     "vb": "Verbose",
     "db": "Debug",
 }
+_log = logging.getLogger(__name__)
+
 _COMMON_SWITCHES = {"Verbose", "Debug"}
+
+def _unanticipated(error: Exception) -> str:
+    """The message a script sees for a value the subset's conversions did not anticipate."""
+    if isinstance(error, ZeroDivisionError):
+        return "Attempted to divide by zero."
+    if isinstance(error, OverflowError):
+        return "A value is too large or too small for this operation."
+    return "A value in this statement cannot be used here (wrong kind, out of range, or holding a control character)."
+
+
+#: Said when a script nests parentheses, arrays or blocks deeper than the parser or evaluator goes.
+_TOO_DEEP = ("The script nests expressions, arrays or blocks more deeply than Mailshift reads; "
+             "write it with fewer levels (assign inner values to variables).")
 #: ActionPreference values, with their numeric forms (``-EA 0``).
 ACTIONS = {
     "silentlycontinue": "silentlycontinue",
@@ -356,7 +372,10 @@ class Interpreter:
 
     def _execute(self, text: str) -> tuple[int | None, ShimError | None]:
         try:
-            script = parse(text)
+            try:
+                script = parse(text)
+            except RecursionError:
+                raise ParseError(_TOO_DEEP) from None
         except ShimError as e:
             extent = e.extent if isinstance(e, PSParseError) else None
             self._add_error_record(make_error_record(e, extent))
@@ -493,7 +512,9 @@ class Interpreter:
                 raise self._raised(overflow, stmt.extent, True) from None
             except (ValueError, TypeError, ArithmeticError, LookupError, re.error) as e:
                 # A value the subset's conversions did not anticipate: fail the statement, not the service.
-                failure = RuntimeFailure(f"{type(e).__name__}: {e}", error_id="RuntimeException")
+                # Python's own text stays in the service log; the script gets a message of ours.
+                _log.info("statement failed on an unanticipated value: %r", e)
+                failure = RuntimeFailure(_unanticipated(e), error_id="RuntimeException")
                 raise self._raised(failure, stmt.extent, False) from None
         except _Raised as r:
             if r.stop or self._try_depth > 0 or self.preference() == "stop":
