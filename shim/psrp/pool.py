@@ -303,7 +303,8 @@ class RunspaceShell:
             raise
         except Exception as exc:  # psrpcore parses network data: any failure (struct, XML, state) is the client's
             _log.info("PSRP data refused in shell %s: %r", self.shell_id, exc)
-            raise ProtocolFailure(f"The PSRP data could not be processed: {exc}") from exc
+            raise ProtocolFailure("The PSRP data could not be processed: it is not a valid PowerShell remoting "
+                                  "message for this runspace pool's state (the service log has the details).") from exc
         finally:
             self._flush()
 
