@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -112,3 +113,10 @@ def test_a_ten_megabyte_csv_still_fits(service: MailshiftService) -> None:
                                  f"Content-Length: {len(body)}\r\nConnection: close\r\n") + body)
         status, _, answer = _answer(connection)
     assert len(body) > 13 * 1024 * 1024 and status == 200, answer[:300]
+
+
+def test_the_413_answer_is_documented() -> None:
+    spec = json.loads((Path(__file__).parents[2] / "shim" / "openapi.json").read_text())
+    for path in ("/cmdlets/{name}/invoke", "/script"):
+        answer = spec["paths"][path]["post"]["responses"]["413"]
+        assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
