@@ -21,6 +21,7 @@ from typing import Any
 
 from engine import cli as engine_cli
 from engine.errors import ConfigurationError
+from engine.private import private_file, private_folder
 
 __all__ = ["main"]
 
@@ -180,12 +181,12 @@ def _certificate(config: Any) -> tuple[str, str]:
     folder = Path(config["INSTANCE"]) / "tls"
     cert, key = folder / "service.crt", folder / "service.key"
     if not cert.exists() or not key.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+        private_folder(folder)
         cert_pem, key_pem = self_signed_certificate(os.uname().nodename, days=825)
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key_pem)
-        cert.write_bytes(cert_pem)
+        private_file(cert).write_bytes(cert_pem)
         print(f"mailshift: made a self-signed certificate {cert} (set TLS_CERT and TLS_KEY to use your own)",
               file=sys.stderr)
     return str(cert), str(key)
@@ -247,7 +248,7 @@ def _local_session(args: argparse.Namespace) -> tuple[Any, Any]:
     from shim.config import load_config, smtp_settings, target_settings
 
     config = load_config(_config_overrides(args))
-    Path(config["IMPORT_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    private_folder(config["IMPORT_FOLDER"])
     service = MigrationService(config["INSTANCE"], target=target_settings(config), smtp=smtp_settings(config),
                                run_scheduler=not args.no_scheduler)
     registry = Registry(service, import_folder=config["IMPORT_FOLDER"])
