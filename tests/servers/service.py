@@ -86,8 +86,11 @@ class MailshiftService:
             if self._process.poll() is not None:
                 raise RuntimeError(f"mailshift serve exited: {self.log.read_text(errors='replace')}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                for port in (self.port, self.https_port):
+                    if port is not None:  # both doors: HTTPS may start listening a moment after HTTP
+                        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                            pass
+                return
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"mailshift serve did not start: {self.log.read_text(errors='replace')}")
