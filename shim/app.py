@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from engine.private import private_folder
 from engine.service import MigrationService
 from shim.accounts import Account, Accounts
 from shim.cmdlets import Registry, Session
@@ -26,9 +28,10 @@ from shim.config import load_config, smtp_settings, target_settings
 from shim.errors import ShimError
 from shim.host import ScriptOutcome
 from shim.jsonio import error_json
+from shim.limits import MAX_REQUEST_BYTES, check_request_body
 from shim.rest import API, create_rest_blueprint
-from shim.throttle import LoginThrottle, Refusal
 from shim.shellcontrol import ShellControl
+from shim.throttle import LoginThrottle, Refusal
 from shim.wsman import create_wsman_blueprint
 from shim.wsman.auth import AuthFailed, NegotiateAuthenticator, connection_key, token_user
 
@@ -62,8 +65,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
     app = flask.Flask("mailshift")
     app.config.update(config)
     instance = Path(config["INSTANCE"])
-    instance.mkdir(parents=True, exist_ok=True)
-    Path(config["IMPORT_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    private_folder(instance)
+    private_folder(config["IMPORT_FOLDER"])
     if service is None:
         service = MigrationService(instance, target=target_settings(config), smtp=smtp_settings(config),
                                    poll_seconds=float(config["SCHEDULER_POLL_SECONDS"]),
@@ -89,6 +92,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
             response.headers.add("WWW-Authenticate", "Negotiate")
             response.headers.add("WWW-Authenticate", "NTLM")
         return response
+
+    @app.before_request
+    def limit() -> None:
+        check_request_body(flask.request.environ)  # a refusal is answered in the door's shape
 
     @app.before_request
     def authenticate() -> flask.Response | None:
@@ -159,6 +166,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
     @app.errorhandler(405)
     def not_allowed(_: Exception) -> flask.Response:
         return _problem(405, f"{flask.request.method} is not allowed on {flask.request.path}.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_: Exception) -> flask.Response:
+        response = _problem(413, f"The request body is larger than the {MAX_REQUEST_BYTES:,} bytes accepted "
+                                 "(a 10 MB CSV file as base64 fits); split the work over several requests.")
+        response.headers["Connection"] = "close"  # the rest of the body is never read
+        return response
 
     return app
 

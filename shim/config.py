@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from engine import defaults
+from engine.controls import refuse_controls
 from engine.errors import ConfigurationError
 from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
 from engine.notify import SmtpSettings
 from engine.scheduler import TargetSettings, require_per_mailbox_login, require_per_mailbox_maildir
-
 from shim import throttle
+
 __all__ = ["DEFAULTS", "load_config", "smtp_settings", "target_settings"]
 
 #: Every setting with its default; an instance file or the environment may override these names only.
@@ -51,9 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "MASTER_USER_SEPARATOR": DEFAULT_MASTER_SEPARATOR,
     "SHELL_IDLE_TIMEOUT": 900.0,
     "MAX_SHELLS_PER_USER": 25,
-    "RUN_SCHEDULER": True,
     "LOGIN_FREE_FAILURES": throttle.LOGIN_FREE_FAILURES,
     "LOGIN_LOCKOUT_MAX_SECONDS": throttle.LOGIN_LOCKOUT_MAX_SECONDS,
+    "RUN_SCHEDULER": True,
     "SCHEDULER_POLL_SECONDS": defaults.SCHEDULER_POLL_SECONDS,
 }
 
@@ -136,6 +137,9 @@ def target_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None
         if password is None:
             raise ConfigurationError(f"the target's password is read from ${config['TARGET_IMAP_PASSWORD_ENV']}, "
                                      "which is not set")
+        for name in ("TARGET_IMAP_HOST", "TARGET_IMAP_USER", "TARGET_IMAP_AUTHZID"):
+            refuse_controls(str(config.get(name) or ""), name)
+        refuse_controls(password, f"${config['TARGET_IMAP_PASSWORD_ENV']}", allow_tab=True)
         return TargetSettings(imap=ImapEndpoint(
             host=config["TARGET_IMAP_HOST"], user=config["TARGET_IMAP_USER"], password=password,
             port=config.get("TARGET_IMAP_PORT"), security=Security.parse(config["TARGET_IMAP_SECURITY"]),
