@@ -89,7 +89,7 @@ def test_wrong_password_is_refused(service: MailshiftService, auth: str) -> None
 def test_command_metadata_lists_every_cmdlet_with_common_parameters(service: MailshiftService) -> None:
     listed = service.mailshift("module", "build", "--output", str(service.instance / "module-check"))
     assert listed.returncode == 0, listed.stderr
-    expected = sorted(p.stem for p in (service.instance / "module-check" / "Public").glob("*.ps1"))
+    expected = sorted(p.stem for p in (service.instance / "module-check" / "Mailshift" / "Public").glob("*.ps1"))
     with pool(service) as rp:
         metadata = rp.get_command_metadata("*")
         assert sorted(m.name for m in metadata) == expected
