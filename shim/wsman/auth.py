@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 import struct
@@ -37,6 +38,9 @@ MAX_CONTEXTS = 1024
 
 #: ``nt_hash_of(user) -> 16 bytes or None``: the NT hash of an administrator (any case), None when unknown.
 HashLookup = Callable[[str], "bytes | None"]
+
+
+log = logging.getLogger(__name__)
 
 
 class AuthFailed(ShimError):
@@ -115,7 +119,8 @@ class NegotiateAuthenticator:
             try:
                 context = spnego.server(protocol=protocol)
             except spnego.exceptions.SpnegoError as exc:
-                raise AuthFailed(f"NTLM is not available: {exc}") from None
+                log.error("NTLM/Negotiate cannot be offered: %s", exc)
+                raise AuthFailed("NTLM is not available on this service.") from None
             connection = _Connection(context, scheme)
             self._remember(key, connection)
         try:
@@ -128,7 +133,8 @@ class NegotiateAuthenticator:
                 reply = connection.context.step(token)
         except (spnego.exceptions.SpnegoError, ValueError, struct.error) as exc:
             self._forget(key)
-            raise AuthFailed(f"The credentials were refused: {exc}") from None
+            log.info("NTLM/Negotiate handshake refused: %s", exc)
+            raise AuthFailed("The credentials were refused.") from None
         if connection.context.complete:
             principal = str(connection.context.client_principal or "")
             connection.user = principal.rsplit("\\", 1)[-1].split("@", 1)[0]
@@ -161,7 +167,8 @@ class NegotiateAuthenticator:
                     raise AuthFailed(f"The decrypted message has {len(data)} bytes, not {expected}.")
                 message += data
         except (IndexError, ValueError, struct.error, spnego.exceptions.SpnegoError) as exc:
-            raise AuthFailed(f"The encrypted message could not be decrypted: {exc}") from None
+            log.info("an encrypted WS-Management message could not be decrypted: %s", exc)
+            raise AuthFailed("The encrypted message could not be decrypted.") from None
         return message
 
     def wrap(self, key: tuple[str, str], body: bytes, protocol: str = ENCRYPTED_PROTOCOLS[0]) -> tuple[str, bytes]:
