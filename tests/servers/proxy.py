@@ -70,7 +70,9 @@ class LoopbackProxy(abc.ABC):
         self._stopping = threading.Event()
         self._listener = socket.create_server((self.host, 0))
         self.port = int(self._listener.getsockname()[1])
-        self._acceptor = threading.Thread(target=self._accept_loop, name=f"{self.thread_name}-accept")
+        # Daemon threads: a proxy a failing test never stopped cannot keep the test run from
+        # ending (stop() still joins every thread).
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"{self.thread_name}-accept", daemon=True)
         self._acceptor.start()
 
     def __enter__(self) -> Self:
@@ -166,7 +168,7 @@ class LoopbackProxy(abc.ABC):
                 _say_and_close(client, greeting)
                 continue
             thread = threading.Thread(
-                target=self._serve, args=(client,), name=f"{self.thread_name}-{number}"
+                target=self._serve, args=(client,), name=f"{self.thread_name}-{number}", daemon=True
             )
             with self._lock:
                 self._threads = {t for t in self._threads if t.is_alive()}
