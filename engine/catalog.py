@@ -8,6 +8,7 @@ through :mod:`engine.status`. Passwords are stored only sealed by the :class:`en
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,6 +19,9 @@ from engine.status import BatchAction, BatchStatus, UserAction, UserStatus, move
 from engine.store import Store
 
 __all__ = ["BatchRow", "Catalog", "EndpointRow", "UserRow"]
+
+#: The lifecycle events of batches and users (by EmailAddress), one line per status change.
+log = logging.getLogger("engine.lifecycle")
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,17 @@ def _user(row: Sequence[Any]) -> UserRow:
     return UserRow(*values)
 
 
+def _log_move(kind: str, who: str, batch: str | None, action: str, old: str, new: str, error: str | None) -> None:
+    """The lifecycle line of one status change: a user by EmailAddress, with the reason when it failed."""
+    failed = "Failed" in new
+    where = f" (batch {batch})" if kind == "user" and batch else ""
+    reason = f": {error}" if failed and error else ""
+    extra = {"batch": batch, "action": action, "previous_status": old, "status": new,
+             **({"email": who} if kind == "user" else {}), **({"reason": error} if failed and error else {})}
+    log.log(logging.WARNING if failed else logging.INFO, "%s %s%s: %s -> %s%s", "migration user" if kind == "user"
+            else "batch", who, where, old, new, reason, extra=extra)
+
+
 class Catalog(Store):
     """The state database with the catalog's queries. Use from one thread."""
 
@@ -231,6 +246,7 @@ class Catalog(Store):
                 (str(uuid.uuid4()), name, BatchStatus.CREATED.value, migration_type, endpoint_id, json.dumps(settings), now),
             )
             batch_id = int(cur.lastrowid or 0)
+            users = list(users)
             db.executemany(
                 "INSERT INTO migration_user(guid, batch_id, email, line, user_name, password, user_root, columns, "
                 "settings, status) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -245,6 +261,8 @@ class Catalog(Store):
             )
         found = self.batch_by_id(batch_id)
         assert found is not None
+        log.info("batch %s: created with %d users (%s)", name, len(users), ", ".join(u["email"] for u in users),
+                 extra={"batch": name, "status": found.status.value, "users": len(users)})
         return found
 
     def batch_by_id(self, batch_id: int) -> BatchRow | None:
@@ -280,6 +298,7 @@ class Catalog(Store):
             )
         found = self.batch_by_id(batch.id)
         assert found is not None
+        _log_move("batch", batch.name, batch.name, action.value, current.value, new.value, found.error)
         return found
 
     def update_batch(self, batch_id: int, values: Mapping[str, Any]) -> None:
@@ -324,6 +343,10 @@ class Catalog(Store):
         sql = f"SELECT {_USER_COLUMNS} FROM migration_user {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY batch_id, line"
         return [_user(r) for r in self._db.execute(sql, args)]
 
+    def _batch_name(self, batch_id: int) -> str | None:
+        row = self._db.execute("SELECT name FROM batch WHERE id=?", (batch_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def user_by_id(self, user_id: int) -> UserRow | None:
         """The migration user with this id."""
         row = self._db.execute(f"SELECT {_USER_COLUMNS} FROM migration_user WHERE id=?", (user_id,)).fetchone()
@@ -341,6 +364,8 @@ class Catalog(Store):
             )
         found = self.user_by_id(user.id)
         assert found is not None
+        _log_move("user", user.email, self._batch_name(user.batch_id), action.value, current.value, new.value,
+                  found.error)
         return found
 
     def claim(self, user: UserRow, owner: str, until: float, phase: str) -> UserRow | None:
@@ -358,6 +383,8 @@ class Catalog(Store):
             )
             if cur.rowcount != 1:
                 return None
+        _log_move("user", user.email, self._batch_name(user.batch_id), UserAction.BEGIN.value,
+                  UserStatus.QUEUED.value, new.value, None)
         return self.user_by_id(user.id)
 
     def renew(self, user_ids: Sequence[int], owner: str, until: float) -> None:

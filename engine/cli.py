@@ -27,6 +27,7 @@ from engine import defaults
 from engine.errors import ConfigurationError, MigrationError
 from engine.folders import parse_excludes
 from engine.imap import DEFAULT_MASTER_SEPARATOR, LOGIN_PLACEHOLDER, ImapEndpoint, Security, check_master_separator
+from engine.logs import configure_logging, quiet_protocol_trace
 from engine.store import Store
 from engine.sync import MailboxSync, MemoryBudget, Outcome, SyncOptions, SyncReport, keep_large_blocks_out_of_the_heap
 from engine.targets import ImapTarget, Target
@@ -42,6 +43,8 @@ EXIT_STOPPED = 4
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+log = logging.getLogger(__name__)
 
 
 def _size(text: str) -> int:
@@ -151,7 +154,8 @@ def add_commands(sub: Any) -> None:
                       help="state database (default instance/mailshift-state.db)")
     sync.add_argument("--json", action="store_true", help="print a machine-readable summary")
     sync.add_argument("--progress", action="store_true", help="print live progress on standard error")
-    sync.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
+    sync.add_argument("-v", "--verbose", action="count", default=0,
+                      help="log each folder step on standard error; -vv also chunks, retries and pauses")
 
     worker = sub.add_parser(
         "worker",
@@ -167,7 +171,9 @@ def add_commands(sub: Any) -> None:
                         help="longest pause between two scheduler passes")
     worker.add_argument("--master-separator", type=_master_separator, default=DEFAULT_MASTER_SEPARATOR, metavar="CHAR",
                         help="what joins Admin and User in a super-user UserName of the CSV files (default '*')")
-    worker.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
+    worker.add_argument("-v", "--verbose", action="count", default=0,
+                        help="the log (standard error and <instance>/logs/mailshift.log) is at info level; "
+                        "-vv adds each chunk, retry and pause")
 
 
 def _password(args: argparse.Namespace, side: str) -> str:
@@ -412,6 +418,9 @@ def _run_worker(args: argparse.Namespace) -> int:
     from engine.service import MigrationService
 
     keep_large_blocks_out_of_the_heap()
+    path = configure_logging(args.instance, level="DEBUG" if args.verbose >= 2 else "INFO")
+    log.info("worker: instance %s, target Maildir %s; logging to %s", args.instance,
+             args.target_maildir or "<instance>/mailboxes/{EmailAddress}/Maildir", path)
     target = TargetSettings(maildir=args.target_maildir) if args.target_maildir else None
     service = MigrationService(args.instance, target=target, poll_seconds=args.poll_seconds,
                                master_separator=args.master_separator)
@@ -448,13 +457,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(args, parser)
 
 
+def _log_level(args: argparse.Namespace) -> str:
+    """WARNING, INFO with ``-v`` (folder steps), DEBUG with ``-vv`` (chunks, retries, pauses)."""
+    return ("WARNING", "INFO", "DEBUG")[min(int(getattr(args, "verbose", 0) or 0), 2)]
+
+
 def setup_logging(args: argparse.Namespace) -> None:
-    """Log to standard error: each step with ``-v``, otherwise warnings only."""
+    """Log to standard error: folder steps with ``-v``, chunks, retries and pauses with ``-vv``, else warnings only."""
     logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        level=_log_level(args),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    quiet_protocol_trace()
 
 
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

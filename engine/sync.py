@@ -561,6 +561,7 @@ class MailboxSync:
         stopped = False
         try:
             plan = self._retrying("listing folders", self._make_plan)
+            log.info("mailbox %s: %d folders to sync", self.key, len(plan.folders))
             for folder in plan.folders:
                 self._check_stop()
                 self.progress.set(current_folder=folder.source)
@@ -725,6 +726,7 @@ class MailboxSync:
 
     def _sync_folder(self, plan: FolderPlan) -> None:
         if self._unchanged(plan):
+            log.info("folder %r: unchanged since the last sync", plan.source)
             return
         ahead, self._prefetched = self._prefetched, None
         if ahead is not None and ahead.ahead.plan.source != plan.source:
@@ -785,6 +787,7 @@ class MailboxSync:
         floor = self.store.highest_target_ref(self._mailbox, plan.target)
         self._floor = str(floor) if floor else None
         self._appended = []
+        log.info("folder %r -> %r: %d messages to copy", plan.source, plan.target, len(new))
         if new:
             self._copy(plan, status, keywords, new, ahead, lookahead=not uncertain)
         elif ahead is not None:
@@ -796,6 +799,7 @@ class MailboxSync:
         self._verify(plan, status)
         self.store.commit(self._mailbox, plan.source, status.uidvalidity, highest_uid=max(new, default=0))
         self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
+        log.info("folder %r: synced", plan.source)
 
     def _verify(self, plan: FolderPlan, status: FolderStatus) -> None:
         """Compare what the target stored with what this run appended to the folder; what the
@@ -1364,6 +1368,8 @@ class MailboxSync:
         """
         stored = list(zip(messages, refusal.stored))
         rest = list(messages[len(stored) :])
+        log.debug("folder %r: the target refused an append of %d messages (%s); trying the rest again in parts",
+                  folder, len(messages), refusal)
         if stored or len(rest) == 1:
             pairs, rejected = self._append_halving(folder, rest[1:])
             return stored + pairs, [(rest[0], refusal), *rejected]
@@ -1410,6 +1416,8 @@ class MailboxSync:
             highest_uid=sending.chunk.highest_uid,
         )
         self.progress.add(messages_copied=len(mapped), bytes_copied=copied_bytes, messages_skipped=len(skipped))
+        log.debug("folder %r: chunk of %d messages (%d bytes) stored, %d skipped", plan.source, len(mapped),
+                  copied_bytes, len(skipped))
         if mapped:
             self._progress_made += 1
             self._chunk_bytes = min(self._chunk_bytes * 2, self.options.chunk_bytes)

@@ -42,13 +42,16 @@ __all__ = ["create_app", "script_runner"]
 _WSMAN_PATHS = ("/wsman", "/powershell")
 
 
-def script_runner(registry: Registry, accounts: Accounts) -> Any:
-    """``run_script(text, user) -> ScriptOutcome``: a fresh interpreter per script, as powershell.exe is per command."""
+def script_runner(registry: Registry, accounts: Accounts, door: str = "WinRS") -> Any:
+    """``run_script(text, user) -> ScriptOutcome``: a fresh interpreter per script, as powershell.exe is per command.
+
+    ``door`` names the door in the audit lines of the script's cmdlet calls.
+    """
     def run(text: str, user: str) -> ScriptOutcome:
         from shim.pslang import Interpreter
 
         account = next((a for a in accounts.names() if a.name == user), None)
-        session = registry.session(user, email=account.email if account else None)
+        session = registry.session(user, email=account.email if account else None, door=door)
         return Interpreter(session).run(text)
 
     return run
@@ -142,12 +145,12 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, service: Migrati
 
     def session_for() -> Session:
         account: Account = flask.g.mailshift_account
-        return registry.session(account.name, email=account.email)
+        return registry.session(account.name, email=account.email, door="REST")
 
-    app.register_blueprint(create_rest_blueprint(registry, session_for, run_script))
+    app.register_blueprint(create_rest_blueprint(registry, session_for, script_runner(registry, accounts, "REST")))
     def session_of(user: str) -> Session:
         account = next((a for a in accounts.names() if a.name == user), None)
-        return registry.session(user, email=account.email if account else None)
+        return registry.session(user, email=account.email if account else None, door="PSRP")
 
     shell_tables: list[Any] = []
     app.register_blueprint(create_wsman_blueprint(run_script, shell_idle_timeout=float(config["SHELL_IDLE_TIMEOUT"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib.metadata
+import logging
 import os
 import secrets
 import signal
@@ -24,6 +25,8 @@ from engine.errors import ConfigurationError
 from engine.private import private_file, private_folder
 
 __all__ = ["main"]
+
+_log = logging.getLogger("mailshift.serve")
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--create-admin", action="store_true",
                        help="when the instance has no administrator yet, create 'admin' with a generated password "
                        "written to <instance>/initial-admin-password (mode 0600; delete it once read)")
-    serve.add_argument("-v", "--verbose", action="store_true", help="log each step on standard error")
+    serve.add_argument("-v", "--verbose", action="store_true",
+                       help="log at debug level (each sync step, chunk, retry and pause), whatever LOG_LEVEL says")
 
     admin = sub.add_parser("admin", help="manage administrator accounts",
                            description="Administrator accounts log in to every door with Basic authentication.")
@@ -120,10 +124,16 @@ def _serve(args: argparse.Namespace) -> int:
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
     from shim.app import create_app
+    from shim.config import load_config
 
+    from engine.logs import configure_logging
     from engine.sync import keep_large_blocks_out_of_the_heap
 
     keep_large_blocks_out_of_the_heap()  # the service copies mailboxes on its worker threads
+    settings = load_config(_config_overrides(args))
+    log_path = configure_logging(settings["INSTANCE"], level="DEBUG" if args.verbose else str(settings["LOG_LEVEL"]),
+                                 line_format=str(settings["LOG_FORMAT"]), max_bytes=int(settings["LOG_MAX_BYTES"]),
+                                 backup_count=int(settings["LOG_BACKUP_COUNT"]))
     app = create_app(_config_overrides(args))
     config = app.config
     servers = [wsgi.Server((config["HOST"], int(config["PORT"])), app, numthreads=32, request_queue_size=64,
@@ -156,6 +166,9 @@ def _serve(args: argparse.Namespace) -> int:
         host, port = server.bind_addr[:2]
         print(f"mailshift: serving {scheme}://{host}:{port}/wsman and {scheme}://{host}:{port}/api/v1 "
               f"(instance {config['INSTANCE']})", flush=True)
+        _log.info("listening on %s://%s:%s (/wsman, /powershell, /api/v1)", scheme, host, port,
+                  extra={"listen": f"{scheme}://{host}:{port}"})
+    _log_settings(config, log_path)
     halt = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: halt.set())
@@ -171,6 +184,31 @@ def _serve(args: argparse.Namespace) -> int:
         if app.extensions.get("mailshift_owns_service"):
             app.extensions["mailshift_service"].close()
     return EXIT_OK
+
+
+def _log_settings(config: Any, log_path: Path) -> None:
+    """The start-up lines saying where mail goes and how status e-mails leave (never a password)."""
+    if config["TARGET_IMAP_HOST"]:
+        _log.info("target: IMAP %s port %s, security %s, login %s%s (password from $%s)", config["TARGET_IMAP_HOST"],
+                  config["TARGET_IMAP_PORT"] or "default", config["TARGET_IMAP_SECURITY"], config["TARGET_IMAP_USER"],
+                  f", authorization identity {config['TARGET_IMAP_AUTHZID']}" if config["TARGET_IMAP_AUTHZID"] else "",
+                  config["TARGET_IMAP_PASSWORD_ENV"],
+                  extra={"target": "IMAP", "host": config["TARGET_IMAP_HOST"], "port": config["TARGET_IMAP_PORT"],
+                         "security": config["TARGET_IMAP_SECURITY"], "user": config["TARGET_IMAP_USER"]})
+    else:
+        maildir = config["TARGET_MAILDIR"] or str(Path(config["INSTANCE"]) / "mailboxes" / "{EmailAddress}" / "Maildir")
+        _log.info("target: Maildir %s", maildir, extra={"target": "Maildir", "maildir": maildir})
+    if config["SMTP_HOST"]:
+        sender = config["SMTP_SENDER"] or f"mailshift@{config['SMTP_HOST']}"
+        _log.info("status e-mails: SMTP %s port %s, security %s, sender %s%s", config["SMTP_HOST"],
+                  config["SMTP_PORT"] or "default", config["SMTP_SECURITY"], sender,
+                  f", login {config['SMTP_USER']} (password from ${config['SMTP_PASSWORD_ENV']})"
+                  if config["SMTP_USER"] else "",
+                  extra={"smtp_host": config["SMTP_HOST"], "smtp_port": config["SMTP_PORT"], "sender": sender})
+    else:
+        _log.info("status e-mails: SMTP_HOST is not set; no status e-mail will be sent")
+    _log.info("logging to %s (%s lines, level %s, rotated at %d bytes, %d kept)", log_path, config["LOG_FORMAT"],
+              config["LOG_LEVEL"], config["LOG_MAX_BYTES"], config["LOG_BACKUP_COUNT"])
 
 
 def _certificate(config: Any) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from engine import defaults
 from engine.controls import refuse_controls
 from engine.errors import ConfigurationError
 from engine.imap import DEFAULT_MASTER_SEPARATOR, ImapEndpoint, Security, check_master_separator
+from engine.logs import LOG_BACKUP_COUNT, LOG_MAX_BYTES, check_log_settings
 from engine.notify import SmtpSettings
 from engine.scheduler import TargetSettings, require_per_mailbox_login, require_per_mailbox_maildir
 from shim import throttle
@@ -56,6 +57,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LOCKOUT_MAX_SECONDS": throttle.LOGIN_LOCKOUT_MAX_SECONDS,
     "RUN_SCHEDULER": True,
     "SCHEDULER_POLL_SECONDS": defaults.SCHEDULER_POLL_SECONDS,
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+    "LOG_MAX_BYTES": LOG_MAX_BYTES,
+    "LOG_BACKUP_COUNT": LOG_BACKUP_COUNT,
 }
 
 _PREFIX = "MAILSHIFT_"
@@ -96,6 +101,7 @@ def load_config(test_config: Mapping[str, Any] | None = None, environ: Mapping[s
     if not config["IMPORT_FOLDER"]:
         config["IMPORT_FOLDER"] = str(instance / "import")
     _check_target_templates(config)
+    check_log_settings(config)
     return config
 
 

@@ -8,6 +8,7 @@ the script interpreter talks to and the entry point of the REST door.
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -17,6 +18,7 @@ from engine.csvfile import CsvError
 from engine.errors import AlreadyExists, ConfigurationError, MigrationError, NotFound
 from engine.service import MigrationService
 from engine.status import IllegalTransition
+from shim.cmdlets.audit import audit_call
 from shim.cmdlets.binder import Bound, bind
 from shim.cmdlets.context import Context
 from shim.cmdlets.declarations import CMDLETS
@@ -94,9 +96,9 @@ class Registry:
         """The cmdlet with this name, any case."""
         return self._by_name.get(name.lower())
 
-    def session(self, user: str, *, email: str | None = None) -> Session:
-        """A door session acting for the administrator ``user``."""
-        return Session(self, user, email)
+    def session(self, user: str, *, email: str | None = None, door: str = "Console") -> Session:
+        """A door session acting for the administrator ``user``; ``door`` names it in the audit lines."""
+        return Session(self, user, email, door)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every cmdlet's full metadata as plain data (what the REST door lists and the module generator reads)."""
@@ -143,10 +145,11 @@ def _describe(cmdlet: Cmdlet) -> dict[str, Any]:
 class Session:
     """One administrator's session: a :class:`shim.host.CommandHost` over the registry."""
 
-    def __init__(self, registry: Registry, user: str, email: str | None = None) -> None:
+    def __init__(self, registry: Registry, user: str, email: str | None = None, door: str = "Console") -> None:
         self.registry = registry
         self.user = user
         self.email = email
+        self.door = door
         self._warnings: list[str] = []
 
     def resolve(self, name: str) -> str | None:
@@ -162,10 +165,23 @@ class Session:
         return bind(cmdlet, elements, input_object)
 
     def invoke(self, name: str, elements: Sequence[CommandElement], input_object: Any = NO_VALUE) -> list[Any]:
-        """Bind and run a cmdlet once; raises ShimError subclasses."""
+        """Bind and run a cmdlet once, writing its audit line; raises ShimError subclasses.
+
+        Every door calls cmdlets through here, so each call is audited exactly once.
+        """
         self._warnings = []
-        bound = self.bind(name, elements, input_object)
-        return self.run(bound)
+        started = time.monotonic()
+        bound: Bound | None = None
+        error: BaseException | None = None
+        try:
+            bound = self.bind(name, elements, input_object)
+            return self.run(bound)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            audit_call(admin=self.user, door=self.door, cmdlet=self.resolve(name) or name, bound=bound, error=error,
+                       duration_ms=(time.monotonic() - started) * 1000)
 
     def run(self, bound: Bound) -> list[Any]:
         """Run a bound cmdlet (honouring -WhatIf); returns its output objects."""
