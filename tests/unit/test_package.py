@@ -13,7 +13,7 @@ from shim.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Distribution name -> the module it is imported as, where they differ.
-IMPORT_NAMES = {"pyspnego": "spnego"}
+IMPORT_NAMES = {"pyspnego": "spnego", "python-json-logger": "pythonjsonlogger"}
 
 
 def _project() -> dict[str, object]:
