@@ -10,12 +10,15 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 import winrm
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
 
 from engine.logs import log_file
 from shim.cmdlets.audit import MASK, masked_parameters
@@ -108,7 +111,7 @@ def test_text_log_audits_doors_and_follows_a_batch(tmp_path: Path, dovecot_slash
 
         assert "batch LogBatch: created with 2 users" in text
         assert "batch LogBatch: Created -> Syncing" in text or "batch LogBatch: Starting -> Syncing" in text
-        for event in ("Stopped -> Queued", "Queued -> Syncing", "Syncing -> Synced", "Completing -> Completed"):
+        for event in ("Stopped -> Queued", "Queued -> Syncing", "Syncing -> Synced", "Synced -> Queued"):
             assert f"migration user {good}@contoso.edu (batch LogBatch): {event}" in text, event
         failed = next(line for line in lines if f"migration user {bad}@contoso.edu (batch LogBatch): Syncing -> Failed"
                       in line)
@@ -142,6 +145,19 @@ def test_json_lines_rotate_and_keep_the_target_password_out(tmp_path: Path) -> N
             "admin": "admin", "door": "REST", "cmdlet": "Get-MigrationBatch", "parameters": {"Identity": "no-such-batch"}}
         assert audit["outcome"].startswith("ObjectNotFound: ") and isinstance(audit["duration_ms"], float)
         assert {"time", "level", "logger", "message"} <= set(audit)
+
+        wsman = WSMan("127.0.0.1", port=service.port, path="powershell", ssl=False, auth="basic", encryption="never",
+                      username=service.user, password=service.password, operation_timeout=5, read_timeout=10)
+        with RunspacePool(wsman, configuration_name="Microsoft.Exchange") as pool:
+            shell = PowerShell(pool)
+            shell.add_cmdlet("Get-MigrationConfig")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pypsrp warns about a host call it ignores
+                shell.invoke()
+            assert not shell.had_errors
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        psrp = next(r for r in records if r.get("door") == "PSRP")
+        assert (psrp["cmdlet"], psrp["outcome"], psrp["parameters"]) == ("Get-MigrationConfig", "ok", {})
 
         for _ in range(40):
             assert rest(service, "Get-MigrationConfig", {}).status_code == 200
