@@ -26,7 +26,7 @@ from engine.catalog import BatchRow, Catalog, EndpointRow, UserRow
 from engine.errors import ConfigurationError, MigrationError
 from engine.imap import DEFAULT_MASTER_SEPARATOR, LOGIN_PLACEHOLDER, ImapEndpoint, Security, check_master_separator
 from engine.notify import BatchCounts, BatchNotice, ErrorRow, NoticeKind, SmtpSettings, send_notice
-from engine.status import BatchAction, BatchStatus, UserAction, UserStatus
+from engine.status import BatchAction, BatchStatus, UserAction, UserStatus, move_batch
 from engine.sync import MailboxSync, MemoryBudget, Outcome, Progress, SyncOptions
 from engine.targets import Target
 from engine.vault import Vault
@@ -343,6 +343,16 @@ class Scheduler:
             owner = batches.get(u.batch_id)
             by_endpoint[(owner.endpoint_id if owner else None, u.phase or "initial")] += 1
         total = len(running)
+        # A sync of this process whose user is recorded as done still holds its thread until it
+        # has closed its connections: it counts until then, so the limits hold for the threads too.
+        recorded = {u.id for u in running}
+        with self._lock:
+            finishing = [r.item for r in self._running.values() if r.item.user_id not in recorded]
+        for item in finishing:
+            owner = batches.get(item.batch_id)
+            total += 1
+            by_batch[item.batch_id] += 1
+            by_endpoint[(owner.endpoint_id if owner else None, item.phase)] += 1
         for batch in batches.values():
             phase = PHASE_OF.get(batch.status)
             if phase is None:
@@ -481,10 +491,15 @@ class Scheduler:
 
 
 def begin_completion(catalog: Catalog, batch: BatchRow, now: float) -> None:
-    """Complete a batch: Completing, with every synced or failed user queued for a final sync."""
-    catalog.move_batch(batch, BatchAction.COMPLETE, B.COMPLETING)
+    """Complete a batch: every synced or failed user queued for a final sync, then Completing.
+
+    The users are queued first: a scheduler pass between the two steps must never find a
+    Completing batch with no user left to sync (it would end the batch at once).
+    """
+    move_batch(batch.name, BatchAction.COMPLETE, batch.status, B.COMPLETING)  # refused before anything moves
     for user in catalog.users(batch_id=batch.id, statuses=[U.SYNCED, U.INCREMENTAL_FAILED, U.COMPLETION_FAILED, U.FAILED]):
         catalog.move_user(user, UserAction.QUEUE, U.QUEUED, queued=now)
+    catalog.move_batch(batch, BatchAction.COMPLETE, B.COMPLETING)
 
 
 def _send(smtp: SmtpSettings, notice: BatchNotice) -> None:

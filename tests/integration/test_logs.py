@@ -111,7 +111,8 @@ def test_text_log_audits_doors_and_follows_a_batch(tmp_path: Path, dovecot_slash
 
         assert "batch LogBatch: created with 2 users" in text
         assert "batch LogBatch: Created -> Syncing" in text or "batch LogBatch: Starting -> Syncing" in text
-        for event in ("Stopped -> Queued", "Queued -> Syncing", "Syncing -> Synced", "Synced -> Queued"):
+        for event in ("Stopped -> Queued", "Queued -> Syncing", "Syncing -> Synced", "Synced -> Queued",
+                      "Queued -> Completing", "Completing -> Completed"):
             assert f"migration user {good}@contoso.edu (batch LogBatch): {event}" in text, event
         failed = next(line for line in lines if f"migration user {bad}@contoso.edu (batch LogBatch): Syncing -> Failed"
                       in line)
