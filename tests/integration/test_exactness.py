@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +28,7 @@ from engine.sync import Outcome
 from engine.targets import ImapTarget, Target
 from tests.conftest import NewQuirkProxy, NewUser
 from tests.integration.test_cyrus import cyrus_target
-from tests.integration.test_faults import _recorded
+from tests.integration.test_faults import kill_at_random_moments
 from tests.integration.test_sync import give_tree, imap_target, run, source_endpoint
 from tests.servers.cyrus import CyrusServer
 from tests.servers.dovecot import DovecotServer
@@ -350,17 +348,7 @@ def test_sigkill_at_random_moments_against_an_altering_target_never_duplicates(
         "--target-user", dovecot_dot.master_user, "--target-authzid", target_user,
     ]
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
-    for point in sorted(rng.randrange(0, total - 400) for _ in range(6)):
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while _recorded(tmp_path / "state.db") < point and process.poll() is None:
-            assert time.monotonic() < deadline, (seed, point)
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.06))
-        assert process.poll() is None, (seed, point, "the copy ended before its kill")
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    kill_at_random_moments(command, env, tmp_path / "state.db", 6, total - 400, seed)
     finished = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, (seed, finished.stdout, finished.stderr)
     got = contents(dovecot_dot, target_user)

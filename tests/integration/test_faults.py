@@ -202,20 +202,7 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses(
     # killed before it copied anything), after a further random 0-60 ms, so that the kill
     # lands anywhere: between chunks, inside an APPEND, or while a chunk is being recorded.
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
-    points = sorted(rng.randrange(0, total - 1000) for _ in range(10))
-    partial = []
-    for point in points:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while _recorded(tmp_path / "state.db") < point and process.poll() is None:
-            assert time.monotonic() < deadline, (seed, point)
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.06))
-        assert process.poll() is None, (seed, point, "the copy ended before its kill")
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        partial.append(copied())
+    partial = kill_at_random_moments(command, env, tmp_path / "state.db", 10, total - 1000, seed, copied)
     finished = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, (seed, finished.stdout, finished.stderr)
     assert all(0 <= n < total for n in partial), (seed, partial)  # every kill landed mid-copy, no duplicate
@@ -226,6 +213,33 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses(
         got = snapshot(dovecot_dot, reader)
     assert content(got) == content(snapshot(dovecot_slash, user)), seed
     assert sum(len(m) for m in got.values()) == total
+
+
+def kill_at_random_moments(
+    command: list[str], env: dict[str, str], state: Path, kills: int, span: int, seed: int,
+    after_each: Callable[[], int] = lambda: 0,
+) -> list[int]:
+    """Run ``command`` ``kills`` times, each killed with SIGKILL once the state database records
+    a random number of copies below ``span`` and a further random 0-60 ms: the kill lands
+    anywhere, between chunks, inside an APPEND, or while a chunk is being recorded.
+
+    Returns:
+        What ``after_each`` measured after each kill.
+    """
+    rng = random.Random(seed)
+    measured = []
+    for point in sorted(rng.randrange(0, span) for _ in range(kills)):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while _recorded(state) < point and process.poll() is None:
+            assert time.monotonic() < deadline, (seed, point)
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.06))
+        assert process.poll() is None, (seed, point, "the copy ended before its kill")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        measured.append(after_each())
+    return measured
 
 
 class _Died(BaseException):
