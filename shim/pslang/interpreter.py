@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,15 @@ from shim.errors import BindingError, CommandNotFound, ParseError, ScriptRefused
 from shim.host import NO_VALUE, CommandElement, CommandHost, ParameterToken, ScriptOutcome
 from shim.pslang import ast
 from shim.pslang.formatting import format_objects
+from shim.pslang.limits import (
+    Budget,
+    BudgetExceeded,
+    LimitExceeded,
+    ScriptLimits,
+    collection_too_large,
+    range_too_large,
+    string_too_long,
+)
 from shim.pslang.parser import parse
 from shim.pslang.records import (
     ErrorRecord,
@@ -90,6 +100,8 @@ def _unanticipated(error: Exception) -> str:
         return "Attempted to divide by zero."
     if isinstance(error, OverflowError):
         return "A value is too large or too small for this operation."
+    if isinstance(error, MemoryError):
+        return "The statement needed more memory than the service can give one script."
     return "A value in this statement cannot be used here (wrong kind, out of range, or holding a control character)."
 
 
@@ -212,12 +224,12 @@ class _Sink:
 
     def text(self, text: str) -> None:
         self.flush()
-        self.interpreter.stdout_parts.append(text)
+        self.interpreter.print_text(text)
 
     def flush(self) -> None:
         if self.pending:
-            self.interpreter.stdout_parts.append(format_objects(self.pending, self.interpreter.host))
-            self.pending = []
+            pending, self.pending = self.pending, []
+            self.interpreter.print_text(format_objects(pending, self.interpreter.host))
 
 
 def unwrap(items: list[Any]) -> Any:
@@ -268,6 +280,8 @@ class Interpreter:
         host: Implements the cmdlets the interpreter does not (resolve, invoke, views, help, import files).
         variables: Initial variables (name → value) of the session.
         now: The clock Get-Date reads (a timezone-aware local time); tests pass a fixed one.
+        limits: The bounds on each run's steps, CPU time, call depth and value sizes
+            (default: the constants of :mod:`shim.pslang.limits`).
     """
 
     def __init__(
@@ -276,6 +290,7 @@ class Interpreter:
         *,
         variables: dict[str, Any] | None = None,
         now: Callable[[], datetime] | None = None,
+        limits: ScriptLimits | None = None,
     ) -> None:
         from shim.pslang.builtins import BUILTINS
 
@@ -288,6 +303,9 @@ class Interpreter:
         self._error_list: list[ErrorRecord] = []
         self._last_ok = True
         self._try_depth = 0
+        self.limits = limits or ScriptLimits()
+        self._budget = Budget(self.limits)
+        self._call_depth = 0
         self.stdout_parts: list[str] = []
         self.error_texts: list[str] = []
         #: Errors written (not raised) by the last run/evaluate, in order.
@@ -368,6 +386,8 @@ class Interpreter:
         self.last_errors = []
         self._sink = sink
         self._try_depth = 0
+        self._call_depth = 0
+        self._budget = Budget(self.limits)
         self._scope = self._global
 
     def _execute(self, text: str) -> tuple[int | None, ShimError | None]:
@@ -376,6 +396,9 @@ class Interpreter:
                 script = parse(text)
             except RecursionError:
                 raise ParseError(_TOO_DEEP) from None
+            except (ValueError, ArithmeticError, MemoryError) as e:
+                _log.info("script text failed to parse on an unanticipated value: %r", e)
+                raise ParseError(_unanticipated(e)) from None
         except ShimError as e:
             extent = e.extent if isinstance(e, PSParseError) else None
             self._add_error_record(make_error_record(e, extent))
@@ -387,6 +410,9 @@ class Interpreter:
             except _Raised as r:
                 self._report(r)
                 return None, r.error
+            except BudgetExceeded as e:
+                self._report(self._raised(e.failure, stmt.extent, True))
+                return None, e.failure
             except _Exit as e:
                 return e.code, None
             except (_Return, _Break, _Continue):
@@ -437,7 +463,9 @@ class Interpreter:
         del self._error_list[256:]
 
     def _write_error_text(self, error: ShimError, extent: ast.Extent | None) -> None:
-        self.error_texts.append(format_error(error, extent))
+        text = format_error(error, extent)
+        self._budget.printed(len(text))  # written even past the limit: the next step ends the run
+        self.error_texts.append(text)
         self.last_errors.append(error)
         self._last_ok = False
 
@@ -478,6 +506,11 @@ class Interpreter:
 
     # -- output helpers for built-in commands -----------------------------------------------------------
 
+    def print_text(self, text: str) -> None:
+        """Add text to what the run prints, within the run's output limit."""
+        if self._budget.printed(len(text)):
+            self.stdout_parts.append(text)
+
     def write_host(self, text: str) -> None:
         """Print text directly (Write-Host), after any pending formatted output."""
         self._sink.text(text)
@@ -501,16 +534,17 @@ class Interpreter:
             self._exec_guarded(stmt, emit)
 
     def _exec_guarded(self, stmt: ast.Statement, emit: Callable[[Any], None]) -> None:
+        self._budget.step()
         try:
             try:
                 self._exec(stmt, emit)
             except ShimError as e:
                 # throw and refusals end the script; other terminating errors end only this statement.
-                raise self._raised(e, stmt.extent, isinstance(e, (ThrownError, ScriptRefused))) from None
+                raise self._raised(e, stmt.extent, isinstance(e, (ThrownError, ScriptRefused, LimitExceeded))) from None
             except RecursionError:
                 overflow = RuntimeFailure("The script failed due to call depth overflow.", error_id="CallDepthOverflow")
                 raise self._raised(overflow, stmt.extent, True) from None
-            except (ValueError, TypeError, ArithmeticError, LookupError, re.error) as e:
+            except (ValueError, TypeError, ArithmeticError, LookupError, re.error, MemoryError) as e:
                 # A value the subset's conversions did not anticipate: fail the statement, not the service.
                 # Python's own text stays in the service log; the script gets a message of ours.
                 _log.info("statement failed on an unanticipated value: %r", e)
@@ -541,6 +575,7 @@ class Interpreter:
         elif isinstance(stmt, ast.ForEach):
             collection = self._value(stmt.collection)
             for item in [] if collection is None else enumerate_output(collection):
+                self._budget.step()
                 self.set_var(stmt.variable, item)
                 try:
                     self._exec_block(stmt.body, emit)
@@ -552,6 +587,7 @@ class Interpreter:
             if stmt.init is not None:
                 self._value(stmt.init)
             while stmt.condition is None or is_true(self._value(stmt.condition)):
+                self._budget.step()
                 try:
                     self._exec_block(stmt.body, emit)
                 except _Break:
@@ -562,6 +598,7 @@ class Interpreter:
                     self._value(stmt.iterator)
         elif isinstance(stmt, ast.While):
             while is_true(self._value(stmt.condition)):
+                self._budget.step()
                 try:
                     self._exec_block(stmt.body, emit)
                 except _Break:
@@ -570,6 +607,7 @@ class Interpreter:
                     continue
         elif isinstance(stmt, ast.DoLoop):
             while True:
+                self._budget.step()
                 try:
                     self._exec_block(stmt.body, emit)
                 except _Break:
@@ -882,6 +920,7 @@ class Interpreter:
         while positional and remaining:
             bound[remaining.pop(0).name.lower()] = positional.pop(0)
         saved = self._scope
+        self._enter_call(fn.extent)
         self._scope = scope
         out: list[Any] = []
         try:
@@ -908,7 +947,15 @@ class Interpreter:
             pass
         finally:
             self._scope = saved
+            self._call_depth -= 1
         return out
+
+    def _enter_call(self, extent: ast.Extent) -> None:
+        """Count one more active call; past the limit, PowerShell's call depth overflow (ends the script)."""
+        if self._call_depth >= self.limits.max_call_depth:
+            overflow = RuntimeFailure("The script failed due to call depth overflow.", error_id="CallDepthOverflow")
+            raise self._raised(overflow, extent, True)
+        self._call_depth += 1
 
     def invoke_block(self, block: ScriptBlock, dollar_under: Any = NO_VALUE, args: Sequence[Any] = ()) -> list[Any]:
         """Run a script block in the current scope (Where-Object, ForEach-Object, calculated properties).
@@ -929,11 +976,13 @@ class Interpreter:
         for p, value in zip(block.node.params, args):
             vars_[p.name.lower()] = value
         out: list[Any] = []
+        self._enter_call(block.node.extent)
         try:
             self._exec_block(block.node.body, out.append)
         except _Return:
             pass
         finally:
+            self._call_depth -= 1
             for k, v in saved.items():
                 if v is VOID:
                     vars_.pop(k, None)
@@ -944,9 +993,35 @@ class Interpreter:
     # -- expressions ----------------------------------------------------------------------------------
 
     def _eval(self, node: ast.Expr) -> Any:
+        self._budget.step()
         method = getattr(self, "_eval_" + type(node).__name__)
         result: Any = method(node)
+        if isinstance(result, str):
+            self._check_string(len(result))
+        elif isinstance(result, list):
+            self._check_collection(len(result))
         return result
+
+    def _check_string(self, length: int) -> None:
+        if length > self.limits.max_string_length:
+            raise string_too_long(length, self.limits.max_string_length)
+
+    def _check_collection(self, length: int) -> None:
+        if length > self.limits.max_collection_length:
+            raise collection_too_large(length, self.limits.max_collection_length)
+
+    def _check_format(self, fmt: str) -> None:
+        """Refuse a ``-f`` format whose alignment (``{0,N}``) pads beyond the string limit."""
+        for width in _FORMAT_WIDTH.findall(fmt):
+            if len(width) > 9 or int(width) > self.limits.max_string_length:
+                raise string_too_long(int(width[:18]), self.limits.max_string_length)
+
+    def _check_joined(self, parts: Sequence[Any], separator: str) -> None:
+        """Refuse to join ``parts`` when the string would be too long (before building it)."""
+        length = len(separator) * max(0, len(parts) - 1)
+        for part in parts:
+            length += len(part) if isinstance(part, str) else 24
+            self._check_string(length)
 
     def _eval_Constant(self, node: ast.Constant) -> Any:
         return node.value
@@ -1039,7 +1114,9 @@ class Interpreter:
         if op == "-split":
             return [part for v in enumerate_output(value) for part in to_str(v).split()]
         if op == "-join":
-            return "".join(to_str(v) for v in enumerate_output(value))
+            items = enumerate_output(value)
+            self._check_joined(items, "")
+            return "".join(to_str(v) for v in items)
         if op == "-bnot":
             return ~int(to_number(value))
         raise RuntimeFailure(f"Unsupported operator '{op}'.")
@@ -1062,13 +1139,21 @@ class Interpreter:
         if op in ("+", "-", "*", "/", "%"):
             return self._arith(op, left, right)
         if op == "f":
-            return format_operator(to_str(left), list(right) if isinstance(right, (list, tuple)) else [right])
+            fmt = to_str(left)
+            self._check_format(fmt)
+            return format_operator(fmt, list(right) if isinstance(right, (list, tuple)) else [right])
         if op == "..":
-            start, stop = int(to_number(left)), int(to_number(right))
+            first, last = to_number(left), to_number(right)
+            if not abs(last - first) < self.limits.max_collection_length:
+                raise range_too_large()
+            start, stop = int(first), int(last)
             step = 1 if stop >= start else -1
             return list(range(start, stop + step, step))
         if op == "join":
-            return to_str(right).join(to_str(v) for v in enumerate_output(left))
+            separator = to_str(right)
+            items = enumerate_output(left)
+            self._check_joined(items, separator)
+            return separator.join(to_str(v) for v in items)
         if op == "split":
             return self._split(left, right, case_sensitive)
         if op == "replace":
@@ -1150,9 +1235,13 @@ class Interpreter:
             if left is None:
                 return right
             if isinstance(left, str):
-                return left + to_str(right)
+                text = to_str(right)
+                self._check_string(len(left) + len(text))
+                return left + text
             if isinstance(left, (list, tuple, bytes, bytearray)):
-                return list(left) + (list(right) if isinstance(right, (list, tuple, bytes, bytearray)) else [right])
+                added = list(right) if isinstance(right, (list, tuple, bytes, bytearray)) else [right]
+                self._check_collection(len(left) + len(added))
+                return list(left) + added
             if isinstance(left, dict):
                 if not isinstance(right, dict):
                     raise RuntimeFailure("A hash table can only be added to another hash table.", error_id="AddHashTableToNonHashTable")
@@ -1174,17 +1263,24 @@ class Interpreter:
             if isinstance(left, timedelta) and isinstance(right, timedelta):
                 return left - right
         if op == "*":
+            if isinstance(left, (str, list, tuple)):
+                count = to_number(right)
+                if count > 0 and len(left) > 0:
+                    if isinstance(left, str) and not len(left) * count <= self.limits.max_string_length:
+                        raise string_too_long(int(min(len(left) * count, 10**18)), self.limits.max_string_length)
+                    if not isinstance(left, str) and not len(left) * count <= self.limits.max_collection_length:
+                        raise collection_too_large(int(min(len(left) * count, 10**18)), self.limits.max_collection_length)
             if isinstance(left, str):
                 return left * int(to_number(right))
             if isinstance(left, (list, tuple)):
                 return list(left) * int(to_number(right))
         a, b = to_number(left), to_number(right)
         if op == "+":
-            return a + b
+            return _widen(a + b)
         if op == "-":
-            return a - b
+            return _widen(a - b)
         if op == "*":
-            return a * b
+            return _widen(a * b)
         if b == 0:
             raise RuntimeFailure("Attempted to divide by zero.", error_id="RuntimeException")
         if op == "/":
@@ -1196,6 +1292,23 @@ class Interpreter:
     def format(self, objects: Sequence[Any]) -> str:
         """Format objects as Out-Default would (used by Out-String)."""
         return format_objects(objects, self.host)
+
+
+#: The alignment of a ``-f`` format item (``{0,-30}``).
+_FORMAT_WIDTH = re.compile(r"\{\s*\d+\s*,\s*-?\s*(\d+)")
+
+#: System.Int64's range: integer results beyond it become doubles, as PowerShell widens them.
+_INT64_MAX = (1 << 63) - 1
+
+
+def _widen(value: Any) -> Any:
+    """An integer result beyond Int64 as a double (infinity past a double's range), as in PowerShell."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    return value
 
 
 def _items(value: Any) -> list[Any]:

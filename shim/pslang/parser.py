@@ -12,12 +12,15 @@ characters, because which tokens exist depends on the mode.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
 from shim.errors import ScriptRefused
 from shim.pslang import ast
 from shim.pslang.ast import Expr, Extent, Statement
+from shim.pslang.limits import MAX_NESTING_DEPTH
 from shim.pslang.records import PSParseError
 
 __all__ = ["parse"]
@@ -52,6 +55,13 @@ _ARG_STOP = frozenset(" \t\r\n;|(){},\u00a0&")
 _PARAM_CHARS = _IDENT_CHARS | frozenset("?-")
 #: What ``peek`` returns past the end of the text (never part of a script).
 _EOF = "\x00"
+#: Digits of the longest integer literal kept exact (System.Decimal's range); longer ones are doubles.
+_MAX_EXACT_DIGITS = 28
+#: Hex digits of the longest hexadecimal literal (Int64).
+_MAX_HEX_DIGITS = 16
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def parse(text: str) -> ast.Script:
@@ -73,12 +83,34 @@ def parse(text: str) -> ast.Script:
     return ast.Script(tuple(statements), text)
 
 
+def _nests(method: Callable[Concatenate[_Parser, _P], _T]) -> Callable[Concatenate[_Parser, _P], _T]:
+    """Count ``method`` as one level of nesting; past :data:`MAX_NESTING_DEPTH` it is a parse error."""
+
+    def nested(parser: _Parser, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if parser.depth >= MAX_NESTING_DEPTH:
+            raise parser.error(
+                f"The script nests parentheses, blocks, arrays or operators more than {MAX_NESTING_DEPTH} levels deep; "
+                "write it with fewer levels (assign inner values to variables).",
+                "ScriptNestedTooDeeply",
+            )
+        parser.depth += 1
+        try:
+            return method(parser, *args, **kwargs)
+        finally:
+            parser.depth -= 1
+
+    nested.__doc__ = method.__doc__
+    return nested
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.s = text
         self.i = 0
         self.n = len(text)
         self.comma_ok = True
+        #: Nesting levels open at the cursor (see :func:`_nests`).
+        self.depth = 0
 
     # -- small helpers ---------------------------------------------------------------------
 
@@ -103,6 +135,8 @@ class _Parser:
                 self.i += 2
                 if s[self.i - 1] == "\r" and self.peek() == "\n":
                     self.i += 1
+            elif c == "`" and self.i + 1 >= n:
+                raise self.incomplete_backtick()
             elif c == "#":
                 while self.i < n and s[self.i] not in "\r\n":
                     self.i += 1
@@ -115,6 +149,10 @@ class _Parser:
                 self.i += 1
             else:
                 break
+
+    def incomplete_backtick(self) -> PSParseError:
+        """PowerShell's error for a backtick with nothing after it (the end of the text)."""
+        return self.error("Incomplete string token.", "IncompleteString")
 
     def expect(self, char: str, reason: str, error_id: str) -> None:
         if self.peek() != char:
@@ -172,6 +210,7 @@ class _Parser:
         m = re.compile(r"\S+").match(self.s, self.i)
         return m.group(0)[:40] if m else self.peek()
 
+    @_nests
     def block(self) -> tuple[Statement, ...]:
         self.skip(newlines=True)
         if self.peek() != "{":
@@ -531,7 +570,10 @@ class _Parser:
                 elements.append(ast.CmdSplat(self.s[self.i : j], self.extent(s_start, j)))
                 self.i = j
                 continue
+            before = self.i
             elements.append(ast.CmdArg(self.command_argument()))
+            if self.i == before:
+                raise self.error(f"Unexpected token '{self._token_preview()}' in expression or statement.")
         self.i = end
         return ast.Command(self.extent(start), name, tuple(elements), name_extent, invocation, name_expr)
 
@@ -591,7 +633,9 @@ class _Parser:
             if c in _ARG_STOP:
                 break
             if c == "`":
-                if self.i + 1 < self.n and self.s[self.i + 1] not in "\r\n":
+                if self.i + 1 >= self.n:
+                    raise self.incomplete_backtick()
+                if self.s[self.i + 1] not in "\r\n":
                     text.append(self.s[self.i + 1])
                     self.i += 2
                     continue
@@ -620,8 +664,9 @@ class _Parser:
         ext = self.extent(start)
         if all(isinstance(p, str) for p in parts):
             word = "".join(p for p in parts if isinstance(p, str))
-            if _WHOLE_NUMBER.match(raw):
-                return ast.Constant(ext, number_value(raw))
+            number = number_value(raw) if _WHOLE_NUMBER.match(raw) else None
+            if number is not None and not (isinstance(number, float) and math.isinf(number)):
+                return ast.Constant(ext, number)
             return ast.Constant(ext, word)
         return ast.ExpandableString(ext, tuple(parts))
 
@@ -716,38 +761,43 @@ class _Parser:
             return first
         return self.comma_list(start, first, self.unary)
 
+    @_nests
+    def operand(self) -> Expr:
+        """The operand of a unary operator or cast: one level deeper."""
+        return self.unary()
+
     def unary(self) -> Expr:
         start = self.i
         c, d = self.peek(), self.peek(1)
         if c == "!":
             self.i += 1
             self.skip()
-            return ast.Unary(self.extent(start), "-not", self.unary())
+            return ast.Unary(self.extent(start), "-not", self.operand())
         if c == ",":
             self.i += 1
             self.skip(newlines=True)
-            return ast.Unary(self.extent(start), ",", self.unary())
+            return ast.Unary(self.extent(start), ",", self.operand())
         if (c == "+" and d == "+") or (c == "-" and d == "-"):
             self.i += 2
-            operand = self.unary()
+            operand = self.operand()
             return ast.Unary(self.extent(start), "++" if c == "+" else "--", operand)
         if c in "-\u2013":
             op = self.named_op()
             if op is not None and op[0] in ("not", "split", "join", "bnot"):
                 self.i += op[2]
                 self.skip()
-                return ast.Unary(self.extent(start), "-" + op[0], self.unary())
+                return ast.Unary(self.extent(start), "-" + op[0], self.operand())
             if op is None or not d.isalpha():
                 self.i += 1
                 self.skip()
-                operand = self.unary()
+                operand = self.operand()
                 if isinstance(operand, ast.Constant) and isinstance(operand.value, (int, float)) and not isinstance(operand.value, bool):
                     return ast.Constant(self.extent(start), -operand.value)
                 return ast.Unary(self.extent(start), "-", operand)
         if c == "+" and d != "=":
             self.i += 1
             self.skip()
-            return ast.Unary(self.extent(start), "+", self.unary())
+            return ast.Unary(self.extent(start), "+", self.operand())
         if c == "[":
             type_name = self.type_name()
             if self.s.startswith("::", self.i):
@@ -756,7 +806,7 @@ class _Parser:
             self.skip()
             nc = self.peek()
             if nc and (nc in "$(@'\"[{" or nc.isdigit() or (nc in "-+" and self.peek(1).isdigit()) or nc == "!"):
-                operand = self.unary()
+                operand = self.operand()
                 return ast.Cast(self.extent(start), type_name, operand)
             self.i = save
             return self.postfix(ast.TypeLiteral(self.extent(start), type_name))
@@ -863,18 +913,7 @@ class _Parser:
                 return self.here_string()
             raise self.error("Unrecognized token in source text.", "UnrecognizedToken")
         if c == "(":
-            self.i += 1
-            saved = self.comma_ok
-            self.comma_ok = True
-            self.skip(newlines=True)
-            if self.peek() == ")":
-                raise self.error("An expression was expected after '('.", "ExpectedExpression")
-            word = self.keyword_at()
-            inner = self.statement() if word in ("if", "foreach", "for", "while", "do", "try") else self.pipeline()
-            self.skip(newlines=True)
-            self.comma_ok = saved
-            self.expect(")", "Missing closing ')' in expression.", "MissingEndParenthesisInExpression")
-            return ast.Paren(self.extent(start), inner)
+            return self.paren()
         if c in "'\"\u2018\u2019\u201c\u201d":
             return self.string_literal()
         if c == "{":
@@ -884,12 +923,32 @@ class _Parser:
             end = m.end()
             if end < self.n and self.s[end] in _IDENT_CHARS:
                 raise self.error(f"Unexpected token '{self._token_preview()}' in expression or statement.", at=start)
+            value = number_value(m.group(0))
+            if isinstance(value, float) and math.isinf(value):
+                raise self.error(f"Bad numeric constant: {m.group(0)[:40]}.", "BadNumericConstant", start)
             self.i = end
-            return ast.Constant(self.extent(start), number_value(m.group(0)))
+            return ast.Constant(self.extent(start), value)
         if c == _EOF:
             raise self.error("An expression was expected.", "ExpectedExpression")
         raise self.error(f"Unexpected token '{self._token_preview()}' in expression or statement.")
 
+    @_nests
+    def paren(self) -> Expr:
+        start = self.i
+        self.i += 1
+        saved = self.comma_ok
+        self.comma_ok = True
+        self.skip(newlines=True)
+        if self.peek() == ")":
+            raise self.error("An expression was expected after '('.", "ExpectedExpression")
+        word = self.keyword_at()
+        inner = self.statement() if word in ("if", "foreach", "for", "while", "do", "try") else self.pipeline()
+        self.skip(newlines=True)
+        self.comma_ok = saved
+        self.expect(")", "Missing closing ')' in expression.", "MissingEndParenthesisInExpression")
+        return ast.Paren(self.extent(start), inner)
+
+    @_nests
     def nested_statements(self, terminator: str) -> list[Statement]:
         saved = self.comma_ok
         self.comma_ok = True
@@ -940,6 +999,7 @@ class _Parser:
             scope = scope.lower()
         return ast.Variable(self.extent(start), name, scope)
 
+    @_nests
     def hash_literal(self) -> Expr:
         start = self.i
         self.i += 2
@@ -981,6 +1041,7 @@ class _Parser:
         self.comma_ok = saved
         return ast.HashLiteral(self.extent(start), tuple(pairs))
 
+    @_nests
     def script_block(self) -> ast.ScriptBlockExpr:
         start = self.i
         self.expect("{", "Missing '{'.", "MissingOpenBrace")
@@ -1110,7 +1171,9 @@ def number_value(text: str) -> int | float:
         text: The literal as written.
 
     Returns:
-        An int (Int32/Int64 range) or a float.
+        An int (up to System.Decimal's 28 digits; longer integers become doubles, as in
+        PowerShell) or a float; infinity for a literal beyond a double's range, which the
+        parser reports as PowerShell's "Bad numeric constant".
     """
     t = text.strip()
     sign = -1 if t.startswith("-") else 1
@@ -1130,8 +1193,8 @@ def number_value(text: str) -> int | float:
         low = low[:-1]
     value: int | float
     if low.startswith("0x"):
-        value = int(low, 16)
-    elif any(ch in low for ch in ".e"):
+        value = int(low, 16) if len(low) - 2 <= _MAX_HEX_DIGITS else math.inf
+    elif any(ch in low for ch in ".e") or len(low) > _MAX_EXACT_DIGITS:
         value = float(low)
         if is_decimal and value.is_integer() and mult == 1:
             return sign * value

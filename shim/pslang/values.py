@@ -18,6 +18,7 @@ from typing import Any
 
 from shim.errors import ScriptRefused
 from shim.pslang import ast
+from shim.pslang.limits import MAX_STRING_LENGTH, string_too_long
 from shim.pslang.records import RuntimeFailure
 from shim.psobject import PSObject
 
@@ -1048,6 +1049,8 @@ def _string_method(value: str, low: str, args: list[Any]) -> Any:
     if low in ("padleft", "padright") and args:
         fill = a[1] if len(a) > 1 and a[1] else " "
         width = _to_int(args[0])
+        if width > MAX_STRING_LENGTH:
+            raise string_too_long(width, MAX_STRING_LENGTH)
         return value.rjust(width, fill) if low == "padleft" else value.ljust(width, fill)
     if low == "equals" and a:
         return value == a[0]
