@@ -379,7 +379,8 @@ def _run_sync(args: argparse.Namespace) -> int:
         job = jobs[n]
         store = Store(args.state)  # one connection per thread
         try:
-            sync = MailboxSync(job.source, job.target, store, job.key, job.options, stop=stop, memory=memory)
+            sync = MailboxSync(job.source, job.target, store, job.key, job.options, stop=stop, memory=memory,
+                               label=job.email)
             with lock:
                 running[n] = sync
             try:

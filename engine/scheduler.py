@@ -418,7 +418,7 @@ class Scheduler:
         with self._lock:
             running = self._running[user.id]
         sync = MailboxSync(source, self.target.factory(user.email), catalog, user.mailbox_key, options,
-                           stop=running.stop, memory=self.memory)
+                           stop=running.stop, memory=self.memory, label=user.email)
         running.progress = sync.progress
         report = sync.run()
         now = self.clock()

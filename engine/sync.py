@@ -391,6 +391,15 @@ def _limit_text(limit: int) -> str:
     return "Unlimited" if limit == defaults.UNLIMITED else str(limit)
 
 
+class _MailboxLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes a sync's log lines with its mailbox and adds it as the ``mailbox`` extra."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(self.extra or {})
+        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
+        return f"mailbox {extra.get('mailbox')}: {msg}", kwargs
+
+
 class MailboxSync:
     """One mailbox's copy from a source account to a target."""
 
@@ -403,6 +412,7 @@ class MailboxSync:
         options: SyncOptions | None = None,
         stop: threading.Event | None = None,
         memory: MemoryBudget | None = None,
+        label: str | None = None,
     ) -> None:
         """Prepare a sync; nothing connects before :meth:`run`.
 
@@ -416,11 +426,14 @@ class MailboxSync:
                 appended is recorded) with the outcome Stopped.
             memory: The budget of bodies held in memory, shared with the other syncs of the
                 process; by default the sync's own of ``options.in_flight_bytes``.
+            label: How the log lines name the mailbox (e.g. its address); the key by default.
         """
         self.source = source
         self.target_factory = target_factory
         self.store = store
         self.key = key
+        #: How logs name the mailbox (its address, where the caller knows it).
+        self._log = _MailboxLog(log, {"mailbox": label or key})
         self.options = options or SyncOptions()
         self.progress = Progress()
         self.stop = stop or threading.Event()
@@ -520,7 +533,7 @@ class MailboxSync:
                 if attempts > self.options.reconnect_attempts * 4:
                     raise
                 pause = min(exc.pause_seconds, self.options.throttle_max_pause)
-                log.warning("%s: throttled (%s); pausing %.1f s", what, exc, pause)
+                self._log.warning("%s: throttled (%s); pausing %.1f s", what, exc, pause)
                 self._pause(pause)
             except ConnectionLost as exc:
                 if self._progress_made != mark:
@@ -532,7 +545,7 @@ class MailboxSync:
                 self._chunk_messages = max(self._chunk_messages // 2, 1)
                 if attempts > self.options.reconnect_attempts:
                     raise ConnectionLost(f"{what}: gave up after {attempts} attempts without progress: {exc}") from exc
-                log.warning("%s: %s; reconnecting in %.1f s", what, exc, delay)
+                self._log.warning("%s: %s; reconnecting in %.1f s", what, exc, delay)
                 self._pause(delay)
                 delay = min(delay * 2, self.options.backoff_max)
 
@@ -561,7 +574,7 @@ class MailboxSync:
         stopped = False
         try:
             plan = self._retrying("listing folders", self._make_plan)
-            log.info("mailbox %s: %d folders to sync", self.key, len(plan.folders))
+            self._log.info("%d folders to sync", len(plan.folders))
             for folder in plan.folders:
                 self._check_stop()
                 self.progress.set(current_folder=folder.source)
@@ -569,7 +582,7 @@ class MailboxSync:
                     self._retrying(f"folder {folder.source!r}", lambda f=folder: self._sync_folder(f))  # type: ignore[misc]
                 except FolderError as exc:
                     folder_errors.append(str(exc))
-                    log.error("%s", exc)
+                    self._log.error("%s", exc)
                 self.progress.add(folders_done=1)
             self._check_limits()
         except Interrupted:
@@ -578,7 +591,7 @@ class MailboxSync:
             if exc.scope is Scope.SERVICE:
                 raise
             error = str(exc)
-            log.error("mailbox %s failed: %s", self.key, exc)
+            self._log.error("failed: %s", exc)
         finally:
             self._reset()
             for budget in self._budgets:
@@ -726,7 +739,7 @@ class MailboxSync:
 
     def _sync_folder(self, plan: FolderPlan) -> None:
         if self._unchanged(plan):
-            log.info("folder %r: unchanged since the last sync", plan.source)
+            self._log.info("folder %r: unchanged since the last sync", plan.source)
             return
         ahead, self._prefetched = self._prefetched, None
         if ahead is not None and ahead.ahead.plan.source != plan.source:
@@ -769,7 +782,7 @@ class MailboxSync:
                 ahead = None  # earlier runs left work the fetch ahead did not know of
         else:
             if state is not None or opened.exists:
-                log.info("folder %r: %s; looking for its messages on the target before copying", plan.source, why)
+                self._log.info("folder %r: %s; looking for its messages on the target before copying", plan.source, why)
             if ahead is not None and (ahead.ahead.uidvalidity is not None or opened.exists):
                 ahead.budget.drain()
                 ahead = None
@@ -787,7 +800,7 @@ class MailboxSync:
         floor = self.store.highest_target_ref(self._mailbox, plan.target)
         self._floor = str(floor) if floor else None
         self._appended = []
-        log.info("folder %r -> %r: %d messages to copy", plan.source, plan.target, len(new))
+        self._log.info("folder %r -> %r: %d messages to copy", plan.source, plan.target, len(new))
         if new:
             self._copy(plan, status, keywords, new, ahead, lookahead=not uncertain)
         elif ahead is not None:
@@ -799,7 +812,7 @@ class MailboxSync:
         self._verify(plan, status)
         self.store.commit(self._mailbox, plan.source, status.uidvalidity, highest_uid=max(new, default=0))
         self.store.set_modseq(self._mailbox, plan.source, status.highestmodseq)
-        log.info("folder %r: synced", plan.source)
+        self._log.info("folder %r: synced", plan.source)
 
     def _verify(self, plan: FolderPlan, status: FolderStatus) -> None:
         """Compare what the target stored with what this run appended to the folder; what the
@@ -820,7 +833,7 @@ class MailboxSync:
             if kinds:
                 altered.append(Altered(plan.target, sent.uid, kinds, detail))
         if altered:
-            log.warning("folder %r: the target changed %d of the %d messages it stored (%s)", plan.target,
+            self._log.warning("folder %r: the target changed %d of the %d messages it stored (%s)", plan.target,
                         len(altered), len(appended), ", ".join(sorted({k for a in altered for k in a.kinds})))
             self.store.commit(self._mailbox, plan.source, status.uidvalidity, altered=altered)
 
@@ -902,7 +915,7 @@ class MailboxSync:
                 altered.append(Altered(plan.target, meta.uid, kinds, detail))
         tgt.set_flags(plan.target, flag_changes)
         if found:
-            log.info("folder %r: %d of %d source messages are already on the target; not copied again",
+            self._log.info("folder %r: %d of %d source messages are already on the target; not copied again",
                      plan.source, len(found), len(uids))
             self.progress.add(messages_found=len(found))
             self._progress_made += 1
@@ -942,14 +955,14 @@ class MailboxSync:
             deadline = max((p.sent or 0.0 for p in waiting), default=0.0) + self.options.late_commit_grace
             if not final or not waiting or time.time() >= deadline:
                 break
-            log.info("folder %r: waiting for %d messages an interrupted APPEND sent to show on the target",
+            self._log.info("folder %r: waiting for %d messages an interrupted APPEND sent to show on the target",
                      plan.source, len(waiting))
             self._pause(min(defaults.LATE_COMMIT_POLL_SECONDS, max(deadline - time.time(), 0.0)))
         known = {m.uid for m in found}
         late = time.time() < max((p.sent or 0.0 for p in items if p.uid not in known), default=0.0) + self.options.late_commit_grace
         deferred = {p.uid for p in items if p.uid not in known and p.sent is not None} if late else set()
         again = {p.uid for p in items if p.uid not in known and p.uid not in deferred}
-        log.info("folder %r: %d of %d messages of an interrupted APPEND were found on the target%s",
+        self._log.info("folder %r: %d of %d messages of an interrupted APPEND were found on the target%s",
                  plan.source, len(found), len(items), f"; {len(deferred)} may still arrive" if deferred else "")
         self.store.commit(self._mailbox, plan.source, status.uidvalidity, mapped=found, altered=altered,
                           resolved_pending=sorted(known) + gone)
@@ -1265,7 +1278,7 @@ class MailboxSync:
             rest = self._chunks(ahead.plan, uids, limit, budget)
             first = [chunk for chunk in itertools.islice(rest, 1)]
         except MigrationError as exc:
-            log.debug("folder %r: not fetched ahead: %s", source, exc)
+            self._log.debug("folder %r: not fetched ahead: %s", source, exc)
             self._drop_source()
             return
         self._prefetched = _Prefetched(ahead, status, uids, budget, limit, first, rest)
@@ -1368,7 +1381,7 @@ class MailboxSync:
         """
         stored = list(zip(messages, refusal.stored))
         rest = list(messages[len(stored) :])
-        log.debug("folder %r: the target refused an append of %d messages (%s); trying the rest again in parts",
+        self._log.debug("folder %r: the target refused an append of %d messages (%s); trying the rest again in parts",
                   folder, len(messages), refusal)
         if stored or len(rest) == 1:
             pairs, rejected = self._append_halving(folder, rest[1:])
@@ -1416,7 +1429,7 @@ class MailboxSync:
             highest_uid=sending.chunk.highest_uid,
         )
         self.progress.add(messages_copied=len(mapped), bytes_copied=copied_bytes, messages_skipped=len(skipped))
-        log.debug("folder %r: chunk of %d messages (%d bytes) stored, %d skipped", plan.source, len(mapped),
+        self._log.debug("folder %r: chunk of %d messages (%d bytes) stored, %d skipped", plan.source, len(mapped),
                   copied_bytes, len(skipped))
         if mapped:
             self._progress_made += 1

@@ -198,11 +198,12 @@ def test_sync_verbose_logs_folder_steps_and_chunks(dovecot_slash: DovecotServer,
 
     verbose = sync("-v", "v")
     assert verbose.returncode == 0, verbose.stderr
-    assert "INFO engine.sync: folder 'INBOX' -> 'INBOX': 4 messages to copy" in verbose.stderr
-    assert "INFO engine.sync: folder 'Sent Items': synced" in verbose.stderr
+    mailbox = f"mailbox {user}@contoso.edu"  # each line names its mailbox by address
+    assert f"INFO engine.sync: {mailbox}: folder 'INBOX' -> 'INBOX': 4 messages to copy" in verbose.stderr
+    assert f"INFO engine.sync: {mailbox}: folder 'Sent Items': synced" in verbose.stderr
     assert "chunk of" not in verbose.stderr
     debug = sync("-vv", "vv")
     assert debug.returncode == 0, debug.stderr
-    assert "DEBUG engine.sync: folder 'INBOX': chunk of 4 messages (" in debug.stderr
+    assert f"DEBUG engine.sync: {mailbox}: folder 'INBOX': chunk of 4 messages (" in debug.stderr
     for result in (verbose, debug):
         assert password not in result.stdout + result.stderr
