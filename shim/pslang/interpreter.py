@@ -640,6 +640,38 @@ class Interpreter:
             raise RuntimeFailure(f"Unsupported statement {type(stmt).__name__}.")
 
     def _exec_try(self, stmt: ast.Try, emit: Callable[[Any], None]) -> None:
+        # The catch and finally blocks run outside Python's exception handling: an error raised
+        # in them then carries no chain of every error handled before it (such a chain grew with
+        # each turn of a script that catches in a loop and made every turn slower).
+        leaving: BaseException | None = None
+        try:
+            caught = self._try_body(stmt, emit)
+        except BaseException as e:  # re-raised after the finally block
+            caught, leaving = None, e
+        if caught is not None:
+            clause, record = caught
+            saved = self._scope.vars.get("_", VOID)
+            self._scope.vars["_"] = record
+            try:
+                self._exec_block(clause.body, emit)
+            except BaseException as e:  # re-raised after the finally block
+                leaving = e
+            if saved is VOID:
+                self._scope.vars.pop("_", None)
+            else:
+                self._scope.vars["_"] = saved
+        try:
+            if stmt.finally_body is not None:
+                self._exec_block(stmt.finally_body, emit)
+            if leaving is not None:
+                raise leaving
+        finally:
+            # Not kept alive by this frame (which the error's traceback holds): a script that
+            # fails over and over in finally blocks would otherwise keep every error it replaced.
+            leaving = None
+
+    def _try_body(self, stmt: ast.Try, emit: Callable[[Any], None]) -> tuple[ast.CatchClause, ErrorRecord] | None:
+        """Run a try block: None when it ends normally, else the catch clause that takes its error."""
         try:
             self._try_depth += 1
             try:
@@ -650,18 +682,8 @@ class Interpreter:
             clause = next((c for c in stmt.catches if _catch_matches(c, r.error)), None)
             if clause is None:
                 raise
-            saved = self._scope.vars.get("_", VOID)
-            self._scope.vars["_"] = r.record
-            try:
-                self._exec_block(clause.body, emit)
-            finally:
-                if saved is VOID:
-                    self._scope.vars.pop("_", None)
-                else:
-                    self._scope.vars["_"] = saved
-        finally:
-            if stmt.finally_body is not None:
-                self._exec_block(stmt.finally_body, emit)
+            return clause, r.record
+        return None
 
     def _exec_throw(self, stmt: ast.Throw) -> None:
         value = None if stmt.value is None else self._value(stmt.value)

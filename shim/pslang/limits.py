@@ -42,9 +42,9 @@ MAX_NESTING_DEPTH = 32
 MAX_CALL_DEPTH = 50
 
 #: Interpreter steps one run may take: statements, expression evaluations and loop iterations.
-#: ``while ($true) {}`` uses it up in about two seconds; a report over ten thousand users needs
-#: a tenth of it.
-MAX_SCRIPT_STEPS = 2_000_000
+#: ``while ($true) {}`` uses it up in about half a second; a report over ten thousand users needs
+#: a fifth of it.
+MAX_SCRIPT_STEPS = 1_000_000
 
 #: Thread CPU seconds one run may use (checked every :data:`CPU_CHECK_INTERVAL` steps). Time
 #: spent waiting (on IMAP servers, the database lock) is not counted, so a script that waits
