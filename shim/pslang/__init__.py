@@ -70,6 +70,17 @@ Supported
 * Output: objects go to Out-Default at the end of each top-level statement; see
   :mod:`shim.pslang.formatting`.
 
+Limits (:mod:`shim.pslang.limits`)
+----------------------------------
+A script can neither hang nor exhaust the service. Nesting deeper than 32 levels is a parse error
+(``ScriptNestedTooDeeply``) and a backtick at the very end is PowerShell's ``IncompleteString``;
+a run ends after 1,000,000 steps (statements, expressions, loop turns, large copies) or 20 s of
+thread CPU time, or once it has printed 64 Mi characters; calls nest 50 deep (PowerShell's
+``CallDepthOverflow``); strings hold 16 Mi characters and arrays and ranges 1,000,000 elements
+(``StringTooLong``, ``ArrayTooLarge``, PowerShell's "The range is too large."); integer results
+past Int64 become doubles. Each answer is an error record; the step, CPU and output limits
+cannot be caught by ``try``/``catch``.
+
 Refused (ScriptRefused, category PermissionDenied)
 -------------------------------------------------
 Any other .NET static member or type (``[System.Diagnostics.Process]::Start``,

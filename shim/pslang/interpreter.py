@@ -16,6 +16,8 @@ from shim.host import NO_VALUE, CommandElement, CommandHost, ParameterToken, Scr
 from shim.pslang import ast
 from shim.pslang.formatting import format_objects
 from shim.pslang.limits import (
+    CHARACTERS_PER_STEP,
+    ELEMENTS_PER_STEP,
     Budget,
     BudgetExceeded,
     LimitExceeded,
@@ -1019,18 +1021,24 @@ class Interpreter:
         method = getattr(self, "_eval_" + type(node).__name__)
         result: Any = method(node)
         if isinstance(result, str):
-            self._check_string(len(result))
+            self._check_string(len(result), built=False)
         elif isinstance(result, list):
-            self._check_collection(len(result))
+            self._check_collection(len(result), built=False)
         return result
 
-    def _check_string(self, length: int) -> None:
+    def _check_string(self, length: int, built: bool = True) -> None:
+        """Refuse a string of ``length`` characters past the limit; count building it against the budget."""
         if length > self.limits.max_string_length:
             raise string_too_long(length, self.limits.max_string_length)
+        if built and length >= CHARACTERS_PER_STEP:
+            self._budget.step(length // CHARACTERS_PER_STEP)
 
-    def _check_collection(self, length: int) -> None:
+    def _check_collection(self, length: int, built: bool = True) -> None:
+        """Refuse an array of ``length`` elements past the limit; count building it against the budget."""
         if length > self.limits.max_collection_length:
             raise collection_too_large(length, self.limits.max_collection_length)
+        if built and length >= ELEMENTS_PER_STEP:
+            self._budget.step(length // ELEMENTS_PER_STEP)
 
     def _check_format(self, fmt: str) -> None:
         """Refuse a ``-f`` format whose alignment (``{0,N}``) pads beyond the string limit."""
@@ -1043,7 +1051,8 @@ class Interpreter:
         length = len(separator) * max(0, len(parts) - 1)
         for part in parts:
             length += len(part) if isinstance(part, str) else 24
-            self._check_string(length)
+            self._check_string(length, built=False)
+        self._check_string(length)
 
     def _eval_Constant(self, node: ast.Constant) -> Any:
         return node.value
@@ -1169,6 +1178,7 @@ class Interpreter:
             if not abs(last - first) < self.limits.max_collection_length:
                 raise range_too_large()
             start, stop = int(first), int(last)
+            self._check_collection(abs(stop - start) + 1)
             step = 1 if stop >= start else -1
             return list(range(start, stop + step, step))
         if op == "join":
@@ -1284,18 +1294,14 @@ class Interpreter:
                 return left - right
             if isinstance(left, timedelta) and isinstance(right, timedelta):
                 return left - right
-        if op == "*":
-            if isinstance(left, (str, list, tuple)):
-                count = to_number(right)
-                if count > 0 and len(left) > 0:
-                    if isinstance(left, str) and not len(left) * count <= self.limits.max_string_length:
-                        raise string_too_long(int(min(len(left) * count, 10**18)), self.limits.max_string_length)
-                    if not isinstance(left, str) and not len(left) * count <= self.limits.max_collection_length:
-                        raise collection_too_large(int(min(len(left) * count, 10**18)), self.limits.max_collection_length)
+        if op == "*" and isinstance(left, (str, list, tuple)):
+            times = to_number(right)
+            length = int(min(len(left) * max(times, 0), 10**18))
             if isinstance(left, str):
-                return left * int(to_number(right))
-            if isinstance(left, (list, tuple)):
-                return list(left) * int(to_number(right))
+                self._check_string(length)
+                return left * int(times)
+            self._check_collection(length)
+            return list(left) * int(times)
         a, b = to_number(left), to_number(right)
         if op == "+":
             return _widen(a + b)

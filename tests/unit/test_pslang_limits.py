@@ -325,6 +325,22 @@ def test_values_past_their_bound_end_the_script(script: str, error_id: str, mess
 
 
 @pytest.mark.timeout(10)
+@pytest.mark.parametrize("script", ["$a = @(); while ($true) { $a += 1 }", '$s = ""; while ($true) { $s += "x" * 80 }'])
+def test_appending_without_end_is_charged_for_what_each_append_copies(script: str) -> None:
+    # Each += copies the whole value: without charging the copy, these ran for the whole CPU budget.
+    outcome, seconds = _run(script)
+    _assert_ended_by(outcome, "ScriptStepLimitExceeded", "ran more than")
+    assert seconds < 5
+
+
+@pytest.mark.timeout(10)
+def test_a_ten_thousand_row_report_built_with_plus_equals_runs() -> None:
+    outcome, _ = _run("$r = @(); foreach ($i in 1..10000) { $r += [pscustomobject]@{ N = $i; Name = \"user$i\" } }; "
+                      "$r.Count; ($r | Measure-Object -Property N -Sum).Sum")
+    assert (outcome.stdout, outcome.errors) == ("10000\n50005000\n", [])
+
+
+@pytest.mark.timeout(10)
 def test_a_size_error_can_be_caught_like_any_terminating_error() -> None:
     outcome, _ = _run('try { "x" * 1e10 } catch { $_.FullyQualifiedErrorId; $_.CategoryInfo.Category }; "after"')
     assert (outcome.stdout, outcome.errors) == ("StringTooLong\nLimitsExceeded\nafter\n", [])
