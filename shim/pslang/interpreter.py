@@ -1143,7 +1143,10 @@ class Interpreter:
         if op == ",":
             return [value]
         if op == "-split":
-            return [part for v in enumerate_output(value) for part in to_str(v).split()]
+            words: list[str] = []
+            for v in enumerate_output(value):
+                words.extend(self._bounded_pieces(len(words), lambda room: to_str(v).split(None, room)))
+            return words
         if op == "-join":
             items = enumerate_output(value)
             self._check_joined(items, "")
@@ -1248,17 +1251,48 @@ class Interpreter:
         limit = int(to_number(parts[1])) if len(parts) > 1 else 0
         out: list[str] = []
         for v in enumerate_output(left):
-            out.extend(re.split(dotnet_regex(pattern), to_str(v), maxsplit=max(0, limit - 1), flags=0 if case else re.I))
+            text = to_str(v)
+            out.extend(self._bounded_pieces(
+                len(out),
+                lambda room: re.split(dotnet_regex(pattern), text, maxsplit=limit - 1 if 0 < limit <= room else room,
+                                      flags=0 if case else re.I),
+            ))
         return out
+
+    def _bounded_pieces(self, have: int, split: Callable[[int], list[str]]) -> list[str]:
+        """``split(room)`` splits at most ``room`` times; more pieces than the array bound allows is an error."""
+        room = self.limits.max_collection_length - have
+        pieces = split(max(room, 1))
+        if have + len(pieces) > self.limits.max_collection_length:
+            raise collection_too_large(have + len(pieces), self.limits.max_collection_length)
+        return pieces
 
     def _replace(self, left: Any, right: Any, case: bool) -> Any:
         parts = list(right) if isinstance(right, (list, tuple)) else [right]
         pattern = dotnet_regex(to_str(parts[0]))
         replacement = dotnet_replacement(to_str(parts[1])) if len(parts) > 1 else ""
-        flags = 0 if case else re.I
+        compiled = re.compile(pattern, 0 if case else re.I)
         if isinstance(left, (list, tuple)):
-            return [re.sub(pattern, replacement, to_str(v), flags=flags) for v in left]
-        return re.sub(pattern, replacement, to_str(left), flags=flags)
+            return [self._bounded_sub(compiled, replacement, to_str(v)) for v in left]
+        return self._bounded_sub(compiled, replacement, to_str(left))
+
+    def _bounded_sub(self, pattern: re.Pattern[str], replacement: str, text: str) -> str:
+        """``pattern.sub``, refused when the result could pass the string bound.
+
+        A first pass counts the matches and their longest length; each replacement is at most the
+        template's length plus, per group reference, that longest match.
+        """
+        limit = self.limits.max_string_length
+        references = replacement.count("\\g<")
+        if len(text) + (len(text) + 1) * (len(replacement) + references * len(text)) > limit:
+            matches = longest = 0
+            for match in pattern.finditer(text):
+                matches += 1
+                longest = max(longest, match.end() - match.start())
+            bound = len(text) + matches * (len(replacement) + references * longest)
+            if bound > limit:
+                raise string_too_long(bound, limit)
+        return pattern.sub(replacement, text)
 
     def _arith(self, op: str, left: Any, right: Any) -> Any:
         if isinstance(left, enum.Enum):

@@ -18,7 +18,7 @@ from typing import Any
 
 from shim.errors import ScriptRefused
 from shim.pslang import ast
-from shim.pslang.limits import MAX_STRING_LENGTH, string_too_long
+from shim.pslang.limits import MAX_COLLECTION_LENGTH, MAX_STRING_LENGTH, collection_too_large, string_too_long
 from shim.pslang.records import RuntimeFailure
 from shim.psobject import PSObject
 
@@ -1012,6 +1012,9 @@ def _split_chars(text: str, separators: list[Any]) -> list[str]:
     chars = "".join(to_str(s) for s in separators) if separators else " \t\n\r\v\f"
     if not chars:
         return [text]
+    pieces = sum(text.count(c) for c in set(chars)) + 1
+    if pieces > MAX_COLLECTION_LENGTH:
+        raise collection_too_large(pieces, MAX_COLLECTION_LENGTH)
     return re.split("[" + re.escape(chars) + "]", text)
 
 
@@ -1027,7 +1030,12 @@ def _string_method(value: str, low: str, args: list[Any]) -> Any:
     if low == "split":
         return _split_chars(value, args[:1] if args and not isinstance(args[0], int) else [])
     if low == "replace" and len(a) == 2:
-        return value.replace(a[0], a[1]) if a[0] else value
+        if not a[0]:
+            return value
+        length = len(value) + value.count(a[0]) * (len(a[1]) - len(a[0]))
+        if length > MAX_STRING_LENGTH:
+            raise string_too_long(length, MAX_STRING_LENGTH)
+        return value.replace(a[0], a[1])
     if low == "startswith" and a:
         return value.startswith(a[0])
     if low == "endswith" and a:
@@ -1055,6 +1063,8 @@ def _string_method(value: str, low: str, args: list[Any]) -> Any:
     if low == "equals" and a:
         return value == a[0]
     if low == "tochararray":
+        if len(value) > MAX_COLLECTION_LENGTH:
+            raise collection_too_large(len(value), MAX_COLLECTION_LENGTH)
         return list(value)
     if low == "tostring":
         return value

@@ -314,6 +314,13 @@ def test_recursion_that_catches_its_own_overflow_ends_on_the_budget(script: str)
         ('"x".PadLeft(2000000000)', "StringTooLong", "would be 2,000,000,000 characters long"),
         ('$a = @("x" * 1000) * 100000; $a -join ","', "StringTooLong", "characters long"),
         ('$a = @("x" * 1000) * 100000; -join $a', "StringTooLong", "characters long"),
+        ('$s = "x" * 16000000; $s -split ""', "ArrayTooLarge", f"at most {MAX_COLLECTION_LENGTH:,} elements"),
+        ('$s = "x y " * 1000000; -split $s', "ArrayTooLarge", f"at most {MAX_COLLECTION_LENGTH:,} elements"),
+        ('$s = "x," * 2000000; $s.Split(",")', "ArrayTooLarge", "would have 2,000,001 elements"),
+        ('$s = "x" * 2000000; $s.ToCharArray()', "ArrayTooLarge", "would have 2,000,000 elements"),
+        ('$s = "x" * 1000000; $s.Replace("x", "y" * 100)', "StringTooLong", "would be 100,000,000 characters long"),
+        ('$s = "x" * 1000000; $s -replace "x", ("y" * 100)', "StringTooLong", "characters long"),
+        ('$s = "x" * 1000000; $s -replace "(x)", ("`$1" * 100)', "StringTooLong", "characters long"),
     ],
 )
 def test_values_past_their_bound_end_the_script(script: str, error_id: str, message: str) -> None:
@@ -338,6 +345,13 @@ def test_a_ten_thousand_row_report_built_with_plus_equals_runs() -> None:
     outcome, _ = _run("$r = @(); foreach ($i in 1..10000) { $r += [pscustomobject]@{ N = $i; Name = \"user$i\" } }; "
                       "$r.Count; ($r | Measure-Object -Property N -Sum).Sum")
     assert (outcome.stdout, outcome.errors) == ("10000\n50005000\n", [])
+
+
+@pytest.mark.timeout(10)
+def test_splitting_and_replacing_within_the_bounds_work() -> None:
+    outcome, _ = _run('$s = "x" * 1000000; ($s -replace "(x)", "<`$1>").Length; ("x" * 999000 -split "").Count; '
+                      '"a1b2" -replace "(\\d)", "<`$1>"; ("a,b,,c" -split ",").Count; "a b  c" -split " ", 2')
+    assert (outcome.stdout, outcome.errors) == ("3000000\n999002\na<1>b<2>\n4\na\nb  c\n", [])
 
 
 @pytest.mark.timeout(10)
